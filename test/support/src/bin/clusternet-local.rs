@@ -1,0 +1,204 @@
+//! `clusternet-local`: the local environment behind `make up` / `make down`.
+//!
+//! `up` starts `parent` and `child1..childN` as real control planes under `_output/local/<name>`
+//! (reusing what is already running), installs Clusternet into them and prints what to type
+//! next. `down` stops every process `up` started.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use clusternet_test_support::{ControlPlane, paths, process};
+
+#[derive(Parser)]
+#[command(about = "Local parent + child clusters for Clusternet")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start parent and child clusters (idempotent) and install Clusternet.
+    Up {
+        /// Number of child clusters.
+        #[arg(long, default_value_t = 2)]
+        clusters: usize,
+    },
+    /// Stop everything `up` started.
+    Down,
+    /// Show what is running.
+    Status,
+}
+
+fn local_dir() -> PathBuf {
+    paths::output_dir().join("local")
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Up { clusters } => up(clusters).await,
+        Cmd::Down => down(),
+        Cmd::Status => status().await,
+    }
+}
+
+fn cluster_names(children: usize) -> Vec<String> {
+    std::iter::once("parent".to_string())
+        .chain((1..=children).map(|i| format!("child{i}")))
+        .collect()
+}
+
+async fn up(children: usize) -> Result<()> {
+    let started = Instant::now();
+    let names = cluster_names(children);
+    println!("==> starting control planes: {}", names.join(", "));
+    let mut tasks = Vec::new();
+    for name in names.clone() {
+        tasks.push(tokio::spawn(async move {
+            let dir = local_dir().join(&name);
+            match ControlPlane::attach(&dir).await {
+                Ok(cp) => {
+                    println!("    {name}: already running at {}", cp.server());
+                    Ok(cp)
+                }
+                Err(_) => {
+                    let t = Instant::now();
+                    let cp = ControlPlane::start_detached(&name, &dir)
+                        .await
+                        .with_context(|| format!("starting {name}"))?;
+                    println!(
+                        "    {name}: ready at {} ({:.1}s)",
+                        cp.server(),
+                        t.elapsed().as_secs_f64()
+                    );
+                    anyhow::Ok(cp)
+                }
+            }
+        }));
+    }
+    let mut planes = Vec::new();
+    for task in tasks {
+        planes.push(task.await??);
+    }
+    let parent = &planes[0];
+
+    println!("==> installing Clusternet CRDs into parent");
+    let crds = paths::workspace_root().join("deploy/crds");
+    parent
+        .kubectl([
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &crds.to_string_lossy(),
+        ])
+        .await?;
+    parent
+        .kubectl([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "-f",
+            &crds.to_string_lossy(),
+        ])
+        .await?;
+
+    let rel = |p: &std::path::Path| {
+        p.strip_prefix(paths::workspace_root())
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    println!();
+    println!(
+        "Local Clusternet environment is up ({:.0}s).",
+        started.elapsed().as_secs_f64()
+    );
+    for cp in &planes {
+        println!(
+            "  {:<8} {}  kubeconfig: {}",
+            cp.name(),
+            cp.server(),
+            rel(cp.kubeconfig()).display()
+        );
+    }
+    println!();
+    println!("Try:");
+    println!("  export PATH=$PWD/_output/bin:$PATH   # kubectl of the same version");
+    println!(
+        "  kubectl --kubeconfig {} get crd",
+        rel(parent.kubeconfig()).display()
+    );
+    if let Some(child) = planes.get(1) {
+        println!(
+            "  kubectl --kubeconfig {} get ns",
+            rel(child.kubeconfig()).display()
+        );
+    }
+    println!("  make down                            # stop everything");
+    Ok(())
+}
+
+fn down() -> Result<()> {
+    let dir = local_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!("nothing to stop ({} does not exist)", dir.display());
+        return Ok(());
+    };
+    let mut stopped = 0;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    // Clusternet components first, control planes last, so nothing logs errors about a
+    // vanished apiserver on its way out.
+    for d in &dirs {
+        for pid_file in process::pid_files(d) {
+            if pid_file.file_stem().is_some_and(|s| s == "controlplane") {
+                continue;
+            }
+            if let Some(pid) = process::stop(&pid_file, std::time::Duration::from_secs(10)) {
+                println!("stopped {} (pid {pid})", pid_file.display());
+                stopped += 1;
+            }
+        }
+    }
+    for d in &dirs {
+        if ControlPlane::stop_detached(d) {
+            println!("stopped control plane {}", d.display());
+            stopped += 1;
+        }
+    }
+    println!("{stopped} process(es) stopped");
+    Ok(())
+}
+
+async fn status() -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(local_dir()) else {
+        println!("not running");
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let d = entry.path();
+        match ControlPlane::attach(&d).await {
+            Ok(cp) => println!("{:<8} running at {}", cp.name(), cp.server()),
+            Err(err) => println!(
+                "{:<8} not running ({err:#})",
+                d.file_name().unwrap_or_default().to_string_lossy()
+            ),
+        }
+        for pid_file in process::pid_files(&d) {
+            let state = process::running_pid(&pid_file)
+                .map_or("stopped".to_string(), |p| format!("pid {p}"));
+            println!(
+                "         {} {state}",
+                pid_file.file_name().unwrap_or_default().to_string_lossy()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! One local control plane: start (owned by a test, or detached for `make up`), attach, stop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::{install_crypto_provider, kubectl::Kubectl, paths, process, wait_for};
+
+/// How long a control plane may take from spawn to `/readyz` = 200. Cold starts on a busy
+/// two-core machine with several control planes starting at once take 10–30 s.
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What `controlplane run` writes to `<dir>/ready.json` once it is ready.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ReadyInfo {
+    /// Cluster name.
+    pub name: String,
+    /// `https://127.0.0.1:<port>` of kube-apiserver.
+    pub server: String,
+    /// etcd client URL.
+    pub etcd: String,
+    /// Admin kubeconfig path.
+    pub kubeconfig: PathBuf,
+    /// Process id of the control plane.
+    pub pid: u32,
+}
+
+/// A running control plane. Dropping an owned one kills it (and its kube-controller-manager)
+/// and removes its directory; if the thread is panicking the directory is kept and its log
+/// paths are printed. Detached or attached ones (see [`ControlPlane::start_detached`]) are left
+/// running.
+#[derive(Debug)]
+pub struct ControlPlane {
+    name: String,
+    dir: PathBuf,
+    info: ReadyInfo,
+    child: Option<Child>,
+    scratch: Option<tempfile::TempDir>,
+}
+
+impl ControlPlane {
+    /// Starts one control plane owned by the caller, in a fresh scratch directory.
+    pub async fn start(name: &str) -> Result<Self> {
+        let [cp] = Self::start_many([name]).await?;
+        Ok(cp)
+    }
+
+    /// Starts several control planes in parallel and waits until all are ready.
+    pub async fn start_many<const N: usize>(names: [&str; N]) -> Result<[Self; N]> {
+        install_crypto_provider();
+        let mut pending = Vec::with_capacity(N);
+        for name in names {
+            let scratch = paths::scratch_dir(&format!("cp-{name}"))?;
+            let dir = scratch.path().to_path_buf();
+            let child = spawn_owned(name, &dir)?;
+            pending.push((name.to_string(), dir, scratch, child));
+        }
+        // Read each one's "ready" line on a blocking thread; all start concurrently.
+        let mut waits = Vec::with_capacity(N);
+        for (name, dir, scratch, mut child) in pending {
+            let stdout = child.stdout.take().context("controlplane stdout")?;
+            let log = dir.join("kube-apiserver.log");
+            let wait = tokio::task::spawn_blocking(move || wait_ready_line(stdout, &log));
+            waits.push((name, dir, scratch, child, wait));
+        }
+        let mut started = Vec::with_capacity(N);
+        let mut first_err = None;
+        for (name, dir, scratch, child, wait) in waits {
+            // Own the process before checking the result, so a failure still cleans up.
+            let mut cp = ControlPlane {
+                name,
+                info: ReadyInfo {
+                    name: String::new(),
+                    server: String::new(),
+                    etcd: String::new(),
+                    kubeconfig: dir.join("kubeconfig"),
+                    pid: child.id(),
+                },
+                dir,
+                child: Some(child),
+                scratch: Some(scratch),
+            };
+            let outcome = match wait.await {
+                Ok(Ok(())) => read_ready(&cp.dir).map(|info| cp.info = info),
+                Ok(Err(err)) => Err(err),
+                Err(join) => Err(anyhow::anyhow!("waiting for control plane: {join}")),
+            };
+            if let Err(err) = outcome {
+                first_err.get_or_insert(err.context(format!("starting control plane {}", cp.name)));
+            }
+            started.push(cp);
+        }
+        if let Some(err) = first_err {
+            // Keep the logs of a failed start for the person reading the error.
+            for cp in &mut started {
+                if let Some(scratch) = cp.scratch.take() {
+                    let _ = scratch.keep();
+                }
+                eprintln!(
+                    "control plane {} logs kept in {}",
+                    cp.name,
+                    cp.dir.display()
+                );
+            }
+            return Err(err);
+        }
+        for cp in &started {
+            cp.wait_healthy().await?;
+        }
+        started
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("started a different number of control planes"))
+    }
+
+    /// Starts a control plane that outlives this process (for `make up`), in `dir`, reusing
+    /// its data and certificates if `dir` already holds them. Returns once it is ready.
+    pub async fn start_detached(name: &str, dir: &Path) -> Result<Self> {
+        install_crypto_provider();
+        std::fs::create_dir_all(dir)?;
+        let _ = std::fs::remove_file(dir.join("ready.json"));
+        let args = ["run", "--dir", &dir.to_string_lossy(), "--name", name].map(String::from);
+        let pid =
+            process::spawn_detached(dir, "controlplane", &paths::controlplane_bin()?, &args)?.pid;
+        let dir_buf = dir.to_path_buf();
+        let info = wait_for(
+            &format!("control plane {name} to become ready"),
+            READY_TIMEOUT,
+            Duration::from_millis(250),
+            || {
+                let dir = dir_buf.clone();
+                async move {
+                    if !process::alive(pid) {
+                        bail!(
+                            "control plane {name} exited; see {}",
+                            dir.join("kube-apiserver.log").display()
+                        );
+                    }
+                    Ok(read_ready(&dir).ok().filter(|info| info.pid == pid))
+                }
+            },
+        )
+        .await?;
+        let cp = Self {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            info,
+            child: None,
+            scratch: None,
+        };
+        cp.wait_healthy().await?;
+        Ok(cp)
+    }
+
+    /// Attaches to a control plane started earlier by [`ControlPlane::start_detached`] in
+    /// `dir`, if it is still running and healthy.
+    pub async fn attach(dir: &Path) -> Result<Self> {
+        install_crypto_provider();
+        let info = read_ready(dir)?;
+        if process::running_pid(&dir.join("controlplane.pid")) != Some(info.pid) {
+            bail!(
+                "control plane in {} (pid {}) is not running",
+                dir.display(),
+                info.pid
+            );
+        }
+        let cp = Self {
+            name: info.name.clone(),
+            dir: dir.to_path_buf(),
+            info,
+            child: None,
+            scratch: None,
+        };
+        cp.healthy().await?;
+        Ok(cp)
+    }
+
+    /// Stops a detached control plane running in `dir`. Returns whether one was running.
+    pub fn stop_detached(dir: &Path) -> bool {
+        let was_running = process::stop(&dir.join("controlplane.pid"), Duration::from_secs(10));
+        let _ = std::fs::remove_file(dir.join("ready.json"));
+        was_running.is_some()
+    }
+
+    /// Cluster name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Data directory (pki/, etcd/, logs, kubeconfig).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn server(&self) -> &str {
+        &self.info.server
+    }
+
+    /// Admin kubeconfig.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.info.kubeconfig
+    }
+
+    /// A file in `<dir>/pki` (e.g. `ca.crt`, `ca.key`, `front-proxy-ca.crt`).
+    pub fn pki(&self, file: &str) -> PathBuf {
+        self.dir.join("pki").join(file)
+    }
+
+    /// The cluster CA certificate (PEM).
+    pub fn ca_pem(&self) -> Result<String> {
+        std::fs::read_to_string(self.pki("ca.crt")).context("reading ca.crt")
+    }
+
+    /// kube-controller-manager's log file.
+    pub fn controller_manager_log(&self) -> PathBuf {
+        self.dir.join("kube-controller-manager.log")
+    }
+
+    /// An admin client.
+    pub async fn client(&self) -> Result<kube::Client> {
+        let config = self.kube_config().await?;
+        kube::Client::try_from(config).context("building kube client")
+    }
+
+    /// The admin `kube::Config` (to derive clients with other identities from).
+    pub async fn kube_config(&self) -> Result<kube::Config> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(self.kubeconfig())
+            .with_context(|| format!("reading {}", self.kubeconfig().display()))?;
+        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .context("loading kubeconfig")
+    }
+
+    /// kubectl against this cluster as admin.
+    pub fn kubectl_cmd(&self) -> Kubectl {
+        Kubectl::new(self.kubeconfig())
+    }
+
+    /// Runs `kubectl <args>` as admin; non-zero exit is an error carrying stderr.
+    pub async fn kubectl<I, S>(&self, args: I) -> Result<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.kubectl_cmd().run(args).await
+    }
+
+    async fn healthy(&self) -> Result<()> {
+        let client = self.client().await?;
+        let req = http::Request::get("/readyz").body(Vec::new())?;
+        let body = client.request_text(req).await.context("GET /readyz")?;
+        if body.trim() != "ok" {
+            bail!("/readyz answered {body:?}");
+        }
+        Ok(())
+    }
+
+    async fn wait_healthy(&self) -> Result<()> {
+        wait_for(
+            &format!("{} /readyz", self.name),
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || async { self.healthy().await.map(Some) },
+        )
+        .await
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SIGKILL: the store is thrown away anyway; kube-controller-manager follows through
+        // its parent-death signal and its stdin lifeline.
+        let _ = child.kill();
+        let _ = child.wait();
+        if std::thread::panicking()
+            && let Some(scratch) = self.scratch.take()
+        {
+            let _ = scratch.keep();
+            eprintln!(
+                "control plane {} kept for inspection: {} (kube-apiserver.log, kube-controller-manager.log)",
+                self.name,
+                self.dir.display()
+            );
+        }
+    }
+}
+
+fn spawn_owned(name: &str, dir: &Path) -> Result<Child> {
+    // Our end of stdin stays open in `Child`; if this process dies, the pipe closes and the
+    // control plane exits (--lifeline).
+    Command::new(paths::controlplane_bin()?)
+        .arg("run")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--name")
+        .arg(name)
+        .arg("--lifeline")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("spawning controlplane")
+}
+
+fn wait_ready_line(stdout: std::process::ChildStdout, log: &Path) -> Result<()> {
+    // The line arrives once /readyz is 200 (the program checks it itself); EOF means it died.
+    let reader = BufReader::new(stdout);
+    if let Some(line) = reader.lines().next() {
+        let line = line?;
+        if line.starts_with("ready ") {
+            return Ok(());
+        }
+        bail!("unexpected output {line:?}; see {}", log.display());
+    }
+    let tail = std::fs::read_to_string(log)
+        .map(|s| {
+            s.lines()
+                .rev()
+                .take(15)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    bail!("control plane exited before becoming ready; last log lines:\n{tail}")
+}
+
+fn read_ready(dir: &Path) -> Result<ReadyInfo> {
+    let data = std::fs::read(dir.join("ready.json"))
+        .with_context(|| format!("reading {}/ready.json", dir.display()))?;
+    serde_json::from_slice(&data).context("parsing ready.json")
+}
