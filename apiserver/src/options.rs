@@ -1,0 +1,120 @@
+//! Flags of `clusternet-hub`, named as Clusternet's hub (and k8s.io/apiserver's recommended
+//! options it embeds) names them where they mean the same.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use clusternet_component_base::{FeatureGates, GoDuration};
+
+/// clusternet-hub: Clusternet's aggregated apiserver.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "clusternet-hub",
+    version,
+    about = "Clusternet hub: serves proxies.clusternet.io (child-cluster tunnels) and shadow APIs as an aggregated apiserver"
+)]
+pub struct Options {
+    /// The port on which to serve HTTPS with authentication and authorization (0 picks a free port).
+    #[arg(long, default_value_t = 443)]
+    pub secure_port: u16,
+
+    /// The IP address on which to listen for the --secure-port port.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+
+    /// File containing the default x509 certificate for HTTPS (reloaded when it changes). If
+    /// unset, a self-signed certificate is generated in --cert-dir.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// File containing the default x509 private key matching --tls-cert-file.
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// The directory where the self-signed TLS certificate is written when no --tls-cert-file is given.
+    #[arg(long, default_value = "apiserver.local.config/certificates")]
+    pub cert_dir: PathBuf,
+
+    /// When no --tls-cert-file is given: keep the serving certificate and its CA in this Secret
+    /// (`<namespace>/<name>`), creating it on first start, so all replicas serve the same one.
+    #[arg(long)]
+    pub serving_cert_secret: Option<String>,
+
+    /// APIServices whose spec.caBundle the hub sets to the CA of its generated serving
+    /// certificate (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub ca_bundle_apiservices: Vec<String>,
+
+    /// Path to a kubeconfig for the parent cluster (in-cluster configuration when empty).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// kubeconfig with rights to create tokenreviews.authentication.k8s.io (default: --kubeconfig).
+    #[arg(long)]
+    pub authentication_kubeconfig: Option<PathBuf>,
+
+    /// kubeconfig with rights to create subjectaccessreviews.authorization.k8s.io (default: --kubeconfig).
+    #[arg(long)]
+    pub authorization_kubeconfig: Option<PathBuf>,
+
+    /// Client certificate CA bundle; overrides client-ca-file of kube-system/extension-apiserver-authentication.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+
+    /// Front-proxy CA bundle; overrides requestheader-client-ca-file of the ConfigMap.
+    #[arg(long)]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+
+    /// Allowed front-proxy client certificate common names (comma-separated); overrides the ConfigMap.
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_allowed_names: Option<Vec<String>>,
+
+    /// Request headers to inspect for usernames; overrides the ConfigMap.
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_username_headers: Option<Vec<String>>,
+
+    /// Request headers to inspect for groups; overrides the ConfigMap.
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_group_headers: Option<Vec<String>>,
+
+    /// Request header prefixes to inspect for extras; overrides the ConfigMap.
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_extra_headers_prefix: Option<Vec<String>>,
+
+    /// Request headers to inspect for the uid; overrides the ConfigMap.
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_uid_headers: Option<Vec<String>>,
+
+    /// Timeout of non-long-running requests (watch, proxy, exec … are exempt).
+    #[arg(long, default_value = "1m0s")]
+    pub request_timeout: GoDuration,
+
+    /// Maximum number of concurrent non-mutating requests (429 beyond).
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: usize,
+
+    /// Maximum number of concurrent mutating requests (429 beyond).
+    #[arg(long, default_value_t = 200)]
+    pub max_mutating_requests_inflight: usize,
+
+    /// Namespace where shadow objects are stored as Manifests.
+    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_RESERVED_NAMESPACE)]
+    pub reserved_namespace: String,
+
+    /// Feature gates, e.g. SocketConnection=true,ShadowAPI=true.
+    #[arg(long, default_value = "")]
+    pub feature_gates: FeatureGates,
+
+    /// Log verbosity (klog-style: 0-1 info, 2-3 debug, 4+ trace).
+    #[arg(short = 'v', long = "v", default_value_t = 2)]
+    pub verbosity: u8,
+
+    /// Exit when standard input closes (for test harnesses that must not leave processes behind).
+    #[arg(long, hide = true)]
+    pub lifeline: bool,
+
+    /// Write the address actually bound (useful with --secure-port=0) to this file.
+    #[arg(long, hide = true)]
+    pub bound_address_file: Option<PathBuf>,
+}

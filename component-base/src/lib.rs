@@ -1,0 +1,12 @@
+//! What every Clusternet binary shares, in the spirit of Kubernetes' `k8s.io/component-base`:
+//! the value types of common flags (Go-style durations, `--feature-gates`), logging set up from
+//! `-v`, and building clients to the parent or child cluster from `--kubeconfig`.
+
+pub mod client;
+pub mod duration;
+pub mod featuregate;
+pub mod lifeline;
+pub mod logging;
+
+pub use duration::GoDuration;
+pub use featuregate::FeatureGates;

@@ -1,0 +1,22 @@
+//! Logging from klog-style verbosity: `-v=0..1` info, `2..3` debug for our crates, `4+` trace.
+//! `RUST_LOG` overrides it when set.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber (text to stderr). Safe to call once per process.
+pub fn init(verbosity: u8) {
+    let ours = match verbosity {
+        0..=1 => "info",
+        2..=3 => "debug",
+        _ => "trace",
+    };
+    let default = format!(
+        "warn,clusternet={ours},clusternet_hub={ours},clusternet_agent={ours},clusternet_controller_manager={ours},clusternet_scheduler={ours},clusternet_tunnel={ours}"
+    );
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
