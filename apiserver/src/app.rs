@@ -87,7 +87,7 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
     let authorizer = Authorizer::new(authz_client);
 
     // What is served.
-    let mut groups = vec![proxies::api_group()];
+    let mut groups = vec![proxies::api_group_version()];
     let mut handlers: HashMap<String, Arc<dyn GroupHandler>> = HashMap::new();
     handlers.insert(
         proxies::GROUP.to_string(),
@@ -96,12 +96,14 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
         )),
     );
     if opts.feature_gates.enabled("ShadowAPI") {
-        groups.push(shadow::api_group());
+        groups.push(shadow::api_group_version());
         handlers.insert(shadow::GROUP.to_string(), Arc::new(shadow::Shadow));
     }
-    let registry = Registry::new(groups);
     let openapi = OpenApi::default();
-    crate::openapi_docs::publish(&openapi, &registry);
+    openapi
+        .rebuild_builtin(&groups)
+        .context("building OpenAPI documents")?;
+    let registry = Registry::new(groups);
 
     let auth_ready = authenticator.clone();
     let health = Health {

@@ -19,74 +19,58 @@ use kube::core::discovery::v2::{
 };
 use serde_json::json;
 
+use clusternet_openapi::{ApiGroupVersion, Resource};
+
 use crate::negotiate::DiscoveryFormat;
 
-/// A subresource (`status`, `scale`, `proxy`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Subresource {
-    /// Name after the slash.
-    pub name: String,
-    /// Kind it returns, with group and version (e.g. `autoscaling/v1 Scale`); empty group and
-    /// version mean the parent's.
-    pub kind: String,
-    /// Group of `kind` (None: the resource's group).
-    pub group: Option<String>,
-    /// Version of `kind` (None: the resource's version).
-    pub version: Option<String>,
-    /// Verbs.
-    pub verbs: Vec<String>,
+/// Discovery verbs of a resource: its own verbs plus those of its connect methods, sorted as
+/// kube-apiserver lists them.
+fn verbs(
+    verbs: &[clusternet_openapi::Verb],
+    connect: Option<&clusternet_openapi::Connect>,
+) -> Vec<String> {
+    let mut all: Vec<&str> = verbs.iter().map(|v| v.as_str()).collect();
+    if let Some(connect) = connect {
+        all.extend(
+            connect
+                .methods
+                .iter()
+                .filter_map(|m| m.discovery_verb())
+                .map(|v| v.as_str()),
+        );
+    }
+    all.sort_unstable();
+    all.dedup();
+    all.into_iter().map(String::from).collect()
 }
 
-/// One served resource.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Resource {
-    /// Plural name (URL segment).
-    pub name: String,
-    /// Singular name.
-    pub singular: String,
-    /// Namespaced or cluster-scoped.
-    pub namespaced: bool,
-    /// Kind.
-    pub kind: String,
-    /// Verbs.
-    pub verbs: Vec<String>,
-    /// Short names.
-    pub short_names: Vec<String>,
-    /// Categories.
-    pub categories: Vec<String>,
-    /// Subresources.
-    pub subresources: Vec<Subresource>,
-}
-
-/// One version of a group.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ApiVersion {
-    /// Version name.
-    pub version: String,
-    /// Resources.
-    pub resources: Vec<Resource>,
-}
-
-/// One API group (versions preferred first).
+/// One API group (versions preferred first), assembled from the served group-versions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApiGroup {
     /// Group name.
     pub name: String,
-    /// Versions, preferred first.
-    pub versions: Vec<ApiVersion>,
+    /// Its versions, preferred first.
+    pub versions: Vec<ApiGroupVersion>,
 }
 
-/// Verbs of a connect-only resource (kube-apiserver lists the verbs of the HTTP methods it
-/// connects: GET, POST, PUT, PATCH, DELETE), as `pods/proxy` shows them.
-pub fn connect_verbs() -> Vec<String> {
-    ["create", "delete", "get", "patch", "update"]
-        .map(String::from)
-        .to_vec()
+fn group_by_name(served: &[ApiGroupVersion]) -> Vec<ApiGroup> {
+    let mut groups: Vec<ApiGroup> = Vec::new();
+    for gv in served {
+        match groups.iter_mut().find(|g| g.name == gv.group_version.group) {
+            Some(group) => group.versions.push(gv.clone()),
+            None => groups.push(ApiGroup {
+                name: gv.group_version.group.clone(),
+                versions: vec![gv.clone()],
+            }),
+        }
+    }
+    groups
 }
 
-/// The prepared discovery documents for one set of groups.
+/// The prepared discovery documents for one set of served group-versions.
 #[derive(Debug)]
 pub struct Snapshot {
+    served: Vec<ApiGroupVersion>,
     groups: Vec<ApiGroup>,
     group_list: Bytes,
     aggregated_v2: Bytes,
@@ -95,8 +79,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Prepares every document for `groups`.
-    pub fn new(groups: Vec<ApiGroup>) -> Self {
+    /// Prepares every document for `served`.
+    pub fn new(served: Vec<ApiGroupVersion>) -> Self {
+        let groups = group_by_name(&served);
         let group_list = to_bytes(&json!({
             "kind": "APIGroupList",
             "apiVersion": "v1",
@@ -115,6 +100,7 @@ impl Snapshot {
         let aggregated_v2beta1 = aggregated("apidiscovery.k8s.io/v2beta1");
         let etag = format!("\"{}\"", hex_digest(&aggregated_v2));
         Self {
+            served,
             groups,
             group_list,
             aggregated_v2,
@@ -126,6 +112,11 @@ impl Snapshot {
     /// The groups.
     pub fn groups(&self) -> &[ApiGroup] {
         &self.groups
+    }
+
+    /// The served group-versions.
+    pub fn served(&self) -> &[ApiGroupVersion] {
+        &self.served
     }
 
     /// `/apis` in the given format, with the ETag for aggregated formats.
@@ -152,29 +143,36 @@ impl Snapshot {
 
     /// `/apis/<group>/<version>`.
     pub fn resource_list(&self, group: &str, version: &str) -> Option<Bytes> {
-        let g = self.groups.iter().find(|g| g.name == group)?;
-        let v = g.versions.iter().find(|v| v.version == version)?;
+        let gv = self.group_version(group, version)?;
         let mut resources = Vec::new();
-        for r in &v.resources {
+        for r in &gv.resources {
             resources.push(APIResource {
-                name: r.name.clone(),
+                name: r.plural.clone(),
                 singular_name: r.singular.clone(),
                 namespaced: r.namespaced,
                 kind: r.kind.clone(),
-                verbs: r.verbs.clone(),
+                verbs: verbs(&r.verbs, r.connect.as_ref()),
                 short_names: (!r.short_names.is_empty()).then(|| r.short_names.clone()),
                 categories: (!r.categories.is_empty()).then(|| r.categories.clone()),
                 ..Default::default()
             });
             for s in &r.subresources {
+                let (kind, group, version) = match &s.kind {
+                    Some(k) => (
+                        k.kind.clone(),
+                        Some(k.group.clone()),
+                        Some(k.version.clone()),
+                    ),
+                    None => (r.kind.clone(), None, None),
+                };
                 resources.push(APIResource {
-                    name: format!("{}/{}", r.name, s.name),
+                    name: format!("{}/{}", r.plural, s.name),
                     singular_name: String::new(),
                     namespaced: r.namespaced,
-                    kind: s.kind.clone(),
-                    group: s.group.clone(),
-                    version: s.version.clone(),
-                    verbs: s.verbs.clone(),
+                    kind,
+                    group,
+                    version,
+                    verbs: verbs(&s.verbs, s.connect.as_ref()),
                     ..Default::default()
                 });
             }
@@ -191,17 +189,18 @@ impl Snapshot {
         Some(to_bytes(&doc))
     }
 
+    fn group_version(&self, group: &str, version: &str) -> Option<&ApiGroupVersion> {
+        self.served
+            .iter()
+            .find(|gv| gv.group_version.group == group && gv.group_version.version == version)
+    }
+
     /// Looks a resource up by group, version and plural.
     pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<&Resource> {
-        self.groups
-            .iter()
-            .find(|g| g.name == group)?
-            .versions
-            .iter()
-            .find(|v| v.version == version)?
+        self.group_version(group, version)?
             .resources
             .iter()
-            .find(|r| r.name == plural)
+            .find(|r| r.plural == plural)
     }
 }
 
@@ -212,10 +211,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry serving `groups`.
-    pub fn new(groups: Vec<ApiGroup>) -> Self {
+    /// A registry serving `served`.
+    pub fn new(served: Vec<ApiGroupVersion>) -> Self {
         Self {
-            current: Arc::new(RwLock::new(Arc::new(Snapshot::new(groups)))),
+            current: Arc::new(RwLock::new(Arc::new(Snapshot::new(served)))),
         }
     }
 
@@ -227,19 +226,22 @@ impl Registry {
         }
     }
 
-    /// Replaces one group (by name) or adds it; returns whether anything changed.
-    pub fn set_group(&self, group: ApiGroup) -> bool {
+    /// Replaces one group-version (or adds it); returns whether anything changed.
+    pub fn set(&self, gv: ApiGroupVersion) -> bool {
         let mut guard = match self.current.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut groups = guard.groups.clone();
-        match groups.iter_mut().find(|g| g.name == group.name) {
-            Some(existing) if *existing == group => return false,
-            Some(existing) => *existing = group,
-            None => groups.push(group),
+        let mut served = guard.served.clone();
+        match served
+            .iter_mut()
+            .find(|s| s.group_version == gv.group_version)
+        {
+            Some(existing) if *existing == gv => return false,
+            Some(existing) => *existing = gv,
+            None => served.push(gv),
         }
-        *guard = Arc::new(Snapshot::new(groups));
+        *guard = Arc::new(Snapshot::new(served));
         true
     }
 }
@@ -249,8 +251,8 @@ fn legacy_group(group: &ApiGroup) -> APIGroup {
         .versions
         .iter()
         .map(|v| GroupVersionForDiscovery {
-            group_version: format!("{}/{}", group.name, v.version),
-            version: v.version.clone(),
+            group_version: format!("{}/{}", group.name, v.group_version.version),
+            version: v.group_version.version.clone(),
         })
         .collect();
     APIGroup {
@@ -259,6 +261,14 @@ fn legacy_group(group: &ApiGroup) -> APIGroup {
         server_address_by_client_cidrs: None,
         versions,
     }
+}
+
+fn gvk(group: &str, version: &str, kind: &str) -> Option<GroupVersionKind> {
+    Some(GroupVersionKind {
+        group: Some(group.into()),
+        version: Some(version.into()),
+        kind: Some(kind.into()),
+    })
 }
 
 fn aggregated_group(group: &ApiGroup) -> APIGroupDiscovery {
@@ -270,51 +280,45 @@ fn aggregated_group(group: &ApiGroup) -> APIGroupDiscovery {
         versions: group
             .versions
             .iter()
-            .map(|v| APIVersionDiscovery {
-                version: Some(v.version.clone()),
-                freshness: Some("Current".into()),
-                resources: v
-                    .resources
-                    .iter()
-                    .map(|r| APIResourceDiscovery {
-                        resource: Some(r.name.clone()),
-                        response_kind: Some(GroupVersionKind {
-                            group: Some(group.name.clone()),
-                            version: Some(v.version.clone()),
-                            kind: Some(r.kind.clone()),
-                        }),
-                        scope: Some(
-                            if r.namespaced {
-                                "Namespaced"
-                            } else {
-                                "Cluster"
-                            }
-                            .into(),
-                        ),
-                        singular_resource: Some(r.singular.clone()),
-                        verbs: r.verbs.clone(),
-                        short_names: r.short_names.clone(),
-                        categories: r.categories.clone(),
-                        subresources: r
-                            .subresources
-                            .iter()
-                            .map(|s| APISubresourceDiscovery {
-                                subresource: Some(s.name.clone()),
-                                response_kind: Some(GroupVersionKind {
-                                    group: Some(
-                                        s.group.clone().unwrap_or_else(|| group.name.clone()),
-                                    ),
-                                    version: Some(
-                                        s.version.clone().unwrap_or_else(|| v.version.clone()),
-                                    ),
-                                    kind: Some(s.kind.clone()),
-                                }),
-                                accepted_types: Vec::new(),
-                                verbs: s.verbs.clone(),
-                            })
-                            .collect(),
-                    })
-                    .collect(),
+            .map(|gv| {
+                let (g, v) = (&gv.group_version.group, &gv.group_version.version);
+                APIVersionDiscovery {
+                    version: Some(v.clone()),
+                    freshness: Some("Current".into()),
+                    resources: gv
+                        .resources
+                        .iter()
+                        .map(|r| APIResourceDiscovery {
+                            resource: Some(r.plural.clone()),
+                            response_kind: gvk(g, v, &r.kind),
+                            scope: Some(
+                                if r.namespaced {
+                                    "Namespaced"
+                                } else {
+                                    "Cluster"
+                                }
+                                .into(),
+                            ),
+                            singular_resource: Some(r.singular.clone()),
+                            verbs: verbs(&r.verbs, r.connect.as_ref()),
+                            short_names: r.short_names.clone(),
+                            categories: r.categories.clone(),
+                            subresources: r
+                                .subresources
+                                .iter()
+                                .map(|s| APISubresourceDiscovery {
+                                    subresource: Some(s.name.clone()),
+                                    response_kind: match &s.kind {
+                                        Some(k) => gvk(&k.group, &k.version, &k.kind),
+                                        None => gvk(g, v, &r.kind),
+                                    },
+                                    accepted_types: Vec::new(),
+                                    verbs: verbs(&s.verbs, s.connect.as_ref()),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }
             })
             .collect(),
     }
@@ -334,29 +338,8 @@ pub fn hex_digest(data: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn sample() -> Vec<ApiGroup> {
-        vec![ApiGroup {
-            name: "proxies.clusternet.io".into(),
-            versions: vec![ApiVersion {
-                version: "v1alpha1".into(),
-                resources: vec![Resource {
-                    name: "sockets".into(),
-                    singular: "socket".into(),
-                    namespaced: false,
-                    kind: "Socket".into(),
-                    verbs: connect_verbs(),
-                    short_names: vec!["ss".into()],
-                    categories: vec!["clusternet".into()],
-                    subresources: vec![Subresource {
-                        name: "proxy".into(),
-                        kind: "Socket".into(),
-                        group: None,
-                        version: None,
-                        verbs: connect_verbs(),
-                    }],
-                }],
-            }],
-        }]
+    fn sample() -> Vec<ApiGroupVersion> {
+        vec![clusternet_openapi::proxies::api_group_version()]
     }
 
     #[test]
@@ -420,12 +403,10 @@ mod tests {
             etag
         );
         let registry = Registry::new(sample());
-        assert!(!registry.set_group(sample().remove(0)));
+        assert!(!registry.set(sample().remove(0)));
         let mut changed = sample().remove(0);
-        changed.versions[0].resources[0]
-            .short_names
-            .push("sock".into());
-        assert!(registry.set_group(changed));
+        changed.resources[0].short_names.push("sock".into());
+        assert!(registry.set(changed));
         assert_ne!(
             registry
                 .snapshot()

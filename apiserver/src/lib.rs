@@ -19,7 +19,6 @@ pub mod health;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
-pub mod openapi_docs;
 pub mod options;
 pub mod proxies;
 pub mod request_info;

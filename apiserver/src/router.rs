@@ -228,7 +228,7 @@ fn root_paths(hub: &Hub) -> Bytes {
     for group in hub.discovery.snapshot().groups() {
         paths.push(format!("/apis/{}", group.name));
         for v in &group.versions {
-            paths.push(format!("/apis/{}/{}", group.name, v.version));
+            paths.push(format!("/apis/{}/{}", group.name, v.group_version.version));
         }
     }
     paths.sort();

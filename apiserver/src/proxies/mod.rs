@@ -5,7 +5,6 @@ use futures::future::BoxFuture;
 use http::{Request, Response};
 
 use crate::body::Body;
-use crate::discovery::{ApiGroup, ApiVersion, Resource, Subresource, connect_verbs};
 use crate::request_info::RequestInfo;
 use crate::router::GroupHandler;
 use crate::status::ApiError;
@@ -15,31 +14,10 @@ pub const GROUP: &str = clusternet_apis::known::PROXIES_GROUP;
 /// API version.
 pub const VERSION: &str = "v1alpha1";
 
-/// Discovery of the group, as Clusternet's hub serves it: `sockets` (cluster-scoped, short name
-/// `ss`, category `clusternet`) and `sockets/proxy`, both connect-only.
-pub fn api_group() -> ApiGroup {
-    ApiGroup {
-        name: GROUP.into(),
-        versions: vec![ApiVersion {
-            version: VERSION.into(),
-            resources: vec![Resource {
-                name: "sockets".into(),
-                singular: "socket".into(),
-                namespaced: false,
-                kind: "Socket".into(),
-                verbs: connect_verbs(),
-                short_names: vec!["ss".into()],
-                categories: vec![clusternet_apis::known::CLUSTERNET_CATEGORY.into()],
-                subresources: vec![Subresource {
-                    name: "proxy".into(),
-                    kind: "Socket".into(),
-                    group: None,
-                    version: None,
-                    verbs: connect_verbs(),
-                }],
-            }],
-        }],
-    }
+/// The group-version as Clusternet's hub serves it: `sockets` (cluster-scoped, short name `ss`,
+/// category `clusternet`) and `sockets/proxy`, both connect-only.
+pub fn api_group_version() -> clusternet_openapi::ApiGroupVersion {
+    clusternet_openapi::proxies::api_group_version()
 }
 
 /// The handler of the group.

@@ -4,7 +4,6 @@ use futures::future::BoxFuture;
 use http::{Request, Response};
 
 use crate::body::Body;
-use crate::discovery::{ApiGroup, ApiVersion};
 use crate::request_info::RequestInfo;
 use crate::router::GroupHandler;
 use crate::status::ApiError;
@@ -14,15 +13,12 @@ pub const GROUP: &str = clusternet_apis::known::SHADOW_GROUP;
 /// API version.
 pub const VERSION: &str = clusternet_apis::known::SHADOW_VERSION;
 
-/// Discovery of the group before the parent's resources are known.
-pub fn api_group() -> ApiGroup {
-    ApiGroup {
-        name: GROUP.into(),
-        versions: vec![ApiVersion {
-            version: VERSION.into(),
-            resources: Vec::new(),
-        }],
-    }
+/// The group-version before the parent's resources are known.
+pub fn api_group_version() -> clusternet_openapi::ApiGroupVersion {
+    clusternet_openapi::ApiGroupVersion::new(
+        clusternet_openapi::GroupVersion::new(GROUP, VERSION),
+        Vec::new(),
+    )
 }
 
 /// The handler of the group.

@@ -289,14 +289,29 @@ async fn aggregation_layer_routes_through_the_parent_to_an_extension_apiserver()
 async fn clusternet_crds_accept_examples_and_reject_malformed_objects() -> Result<()> {
     let cp = ControlPlane::start("parent").await?;
     let crds = paths::workspace_root().join("deploy/crds");
-    cp.kubectl(["apply", "--server-side", "-f", &crds.to_string_lossy()]).await?;
-    cp.kubectl(["wait", "--for=condition=Established", "--timeout=60s", "-f", &crds.to_string_lossy()]).await?;
+    cp.kubectl(["apply", "--server-side", "-f", &crds.to_string_lossy()])
+        .await?;
+    cp.kubectl([
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "-f",
+        &crds.to_string_lossy(),
+    ])
+    .await?;
     let listed = cp.kubectl(["get", "crd", "-o", "name"]).await?;
     for file in std::fs::read_dir(&crds)? {
-        let name = file?.file_name().to_string_lossy().trim_end_matches(".yaml").to_string();
+        let name = file?
+            .file_name()
+            .to_string_lossy()
+            .trim_end_matches(".yaml")
+            .to_string();
         // <group>_<plural>.yaml → customresourcedefinition.apiextensions.k8s.io/<plural>.<group>
         let (group, plural) = name.split_once('_').context("CRD file name")?;
-        assert!(listed.contains(&format!("/{plural}.{group}\n")), "{plural}.{group} missing from:\n{listed}");
+        assert!(
+            listed.contains(&format!("/{plural}.{group}\n")),
+            "{plural}.{group} missing from:\n{listed}"
+        );
     }
 
     let fixtures = paths::workspace_root().join("apis/tests/fixtures");
@@ -312,10 +327,25 @@ async fn clusternet_crds_accept_examples_and_reject_malformed_objects() -> Resul
     for entry in std::fs::read_dir(fixtures.join("invalid"))? {
         let path = entry?.path();
         let text = std::fs::read_to_string(&path)?;
-        let expected: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
-        assert!(!expected.is_empty(), "{} has no '# expect:' line", path.display());
-        let out = cp.kubectl_cmd().output(["create", "-f", &path.to_string_lossy()], None).await?;
-        assert!(!out.success, "{} was accepted: {}", path.display(), out.stdout);
+        let expected: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{} has no '# expect:' line",
+            path.display()
+        );
+        let out = cp
+            .kubectl_cmd()
+            .output(["create", "-f", &path.to_string_lossy()], None)
+            .await?;
+        assert!(
+            !out.success,
+            "{} was accepted: {}",
+            path.display(),
+            out.stdout
+        );
         assert!(
             expected.iter().any(|e| out.stderr.contains(e)),
             "{}: error {:?} does not contain any of {expected:?}",

@@ -1,0 +1,118 @@
+//! Talking to a server directly over TLS, bypassing the parent: with or without a client
+//! certificate, with arbitrary headers, or with raw bytes (for malformed requests).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use clusternet_test_support::certs::Pem;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// A TLS client for one server.
+#[derive(Clone)]
+pub struct DirectClient {
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+}
+
+/// A response read whole.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON.
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl DirectClient {
+    /// A client for `addr` trusting `ca_pem`, presenting `client` if given; `server_name` is
+    /// the name verified in the server's certificate.
+    pub fn new(
+        addr: SocketAddr,
+        server_name: &str,
+        ca_pem: &str,
+        client: Option<&Pem>,
+    ) -> Result<Self> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(cert?)?;
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots);
+        let config = match client {
+            Some(pem) => {
+                let chain = CertificateDer::pem_slice_iter(pem.cert.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()?;
+                let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes())?;
+                builder.with_client_auth_cert(chain, key)?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Self {
+            addr,
+            config: Arc::new(config),
+            server_name: ServerName::try_from(server_name.to_string())?,
+        })
+    }
+
+    /// Opens a TLS connection (for raw writes).
+    pub async fn connect(&self) -> Result<TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        Ok(connector.connect(self.server_name.clone(), tcp).await?)
+    }
+
+    /// Sends one HTTP/1.1 request on a new connection and reads the whole response.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Reply> {
+        let tls = self.connect().await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::copy_from_slice(body.unwrap_or_default())))?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// GET with headers.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Reply> {
+        self.request(Method::GET, path, headers, None).await
+    }
+}
