@@ -105,7 +105,10 @@ impl Authenticator {
             None => Err(ApiError::unavailable(
                 "authentication is not configured yet",
             )),
-            Some(config) => self.authenticate_with(&config, headers, peer).await,
+            Some(config) => self
+                .authenticate_with(&config, headers, peer)
+                .await
+                .map(with_authenticated_group),
         };
         strip_credentials(headers, self.config.borrow().as_deref());
         result
@@ -157,6 +160,18 @@ impl Authenticator {
         }
         Err(ApiError::unauthorized())
     }
+}
+
+/// Every authenticated user is in `system:authenticated`, as kube-apiserver's
+/// AuthenticatedGroupAdder makes it (RBAC's `system:discovery` and `system:basic-user` bind that
+/// group; the aggregator's own `system:aggregator` identity relies on it to read `/openapi/v2`).
+fn with_authenticated_group(mut user: UserInfo) -> UserInfo {
+    const AUTHENTICATED: &str = "system:authenticated";
+    let anonymous = user.name == "system:anonymous" || user.in_group("system:unauthenticated");
+    if !anonymous && !user.in_group(AUTHENTICATED) {
+        user.groups.push(AUTHENTICATED.to_string());
+    }
+    user
 }
 
 /// The identity the front proxy asserted in headers, if it named a user.
@@ -363,6 +378,14 @@ mod tests {
         assert_eq!(user.name, "clusternet");
         assert_eq!(user.uid, "u-1");
         assert_eq!(user.groups, ["system:authenticated", "team-a"]);
+        // Not added twice.
+        assert_eq!(
+            user.groups
+                .iter()
+                .filter(|g| *g == "system:authenticated")
+                .count(),
+            1
+        );
         assert_eq!(user.extra["clusternet-token"], ["child-token"]);
         assert_eq!(user.extra["acme.com/project"], ["p1"]);
         assert!(
@@ -399,7 +422,7 @@ mod tests {
             (user.name.as_str(), user.method),
             ("alice", Method::ClientCert)
         );
-        assert_eq!(user.groups, ["dev"]);
+        assert_eq!(user.groups, ["dev", "system:authenticated"]);
         assert!(user.extra.is_empty());
         assert!(h.is_empty());
         // No cert at all, forged headers, no token reviewer: 401.

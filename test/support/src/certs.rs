@@ -104,3 +104,29 @@ fn dn(common_name: &str, organization: Option<&str>) -> DistinguishedName {
     }
     dn
 }
+
+/// Writes a kubeconfig for `server` that authenticates with the client certificate `client`
+/// and trusts `ca_file`.
+pub fn write_cert_kubeconfig(
+    path: &Path,
+    server: &str,
+    ca_file: &Path,
+    client: &Pem,
+    user: &str,
+) -> Result<()> {
+    let config = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "cluster", "cluster": {"server": server, "certificate-authority": ca_file}}],
+        "users": [{"name": user, "user": {
+            "client-certificate-data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &client.cert),
+            "client-key-data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &client.key),
+        }}],
+        "contexts": [{"name": "default", "context": {"cluster": "cluster", "user": user}}],
+        "current-context": "default",
+    });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(&config)?)?;
+    Ok(())
+}

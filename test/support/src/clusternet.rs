@@ -221,13 +221,25 @@ pub async fn install_hub(
 ) -> Result<Hub> {
     apply_deploy(parent, "hub/00-namespaces.yaml").await?;
     apply_deploy(parent, "hub/10-hub-rbac.yaml").await?;
-    let kubeconfig = service_account_kubeconfig(
+    service_account_kubeconfig(
         parent,
         "clusternet-system",
         "clusternet-hub",
         &dir.join("hub.kubeconfig"),
     )
     .await?;
+    start_hub(parent, dir, mode, options).await
+}
+
+/// Starts (or restarts) a hub installed by [`install_hub`] in `dir`, and waits until both
+/// APIServices are Available.
+pub async fn start_hub(
+    parent: &ControlPlane,
+    dir: &Path,
+    mode: Mode,
+    options: HubOptions,
+) -> Result<Hub> {
+    let kubeconfig = dir.join("hub.kubeconfig");
     let addr_file = dir.join("hub.addr");
     let _ = std::fs::remove_file(&addr_file);
     let mut args: Vec<String> = vec![
@@ -277,6 +289,23 @@ pub async fn install_hub(
         kubeconfig,
         dir: dir.to_path_buf(),
     })
+}
+
+/// The CA the hub's serving certificate chains to (from its Secret on the parent).
+pub async fn hub_ca_pem(parent: &ControlPlane) -> Result<String> {
+    let b64 = parent
+        .kubectl([
+            "get",
+            "secret",
+            "clusternet-hub-serving-cert",
+            "-n",
+            "clusternet-system",
+            "-o",
+            "jsonpath={.data.ca\\.crt}",
+        ])
+        .await?;
+    let pem = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64.trim())?;
+    Ok(String::from_utf8(pem)?)
 }
 
 /// Points the hub's APIServices at a hub running locally on `port` (see the module docs).

@@ -43,8 +43,13 @@ impl Kubectl {
     {
         let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
         let mut cmd = tokio::process::Command::new(paths::kubectl_bin()?);
+        // Discovery and OpenAPI caches next to the kubeconfig, not in ~/.kube/cache: ports are
+        // reused between runs, and a stale cache for host:port would answer for another cluster.
+        let cache = self.kubeconfig.with_extension("kube-cache");
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&cache)
             .args(&args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()

@@ -1,0 +1,1 @@
+//! Kubernetes API machinery the hub needs and no crate provides (being written).

@@ -1,0 +1,1 @@
+//! Server-side Table printers (being written).
