@@ -93,3 +93,14 @@ test: controlplane
 .PHONY: clean
 clean: down
 	rm -rf $(OUT)
+
+# ---------------------------------------------------------------------------------------------
+# Fuzzing (nightly + cargo-fuzz; not part of make test, which replays the seeds and 20,000
+# deterministic mutations on stable). FUZZ_SECONDS=600 make fuzz for a longer run.
+
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@mkdir -p _output/fuzz/request
+	@cd apiserver/fuzz && cargo +nightly fuzz run request ../../_output/fuzz/request corpus/request -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 2>&1 | tail -20

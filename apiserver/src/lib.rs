@@ -15,6 +15,8 @@ pub mod authz;
 pub mod body;
 pub mod cache;
 pub mod discovery;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod metrics;
 pub mod negotiate;

@@ -197,23 +197,43 @@ impl DiscoveryFormat {
 }
 
 /// Picks the discovery format for `/apis`.
-pub fn discovery_format(accept: Option<&str>) -> DiscoveryFormat {
-    for range in parse_accept(accept.unwrap_or("")) {
+///
+/// Without an `Accept` header the legacy document is served; when every alternative is
+/// something we do not serve (e.g. protobuf only), the answer is 406 as from kube-apiserver
+/// asked for a type it lacks.
+pub fn discovery_format(accept: Option<&str>) -> Result<DiscoveryFormat, ApiError> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Ok(DiscoveryFormat::Legacy);
+    };
+    for range in parse_accept(accept) {
         if !range.is_json_like() {
             continue;
         }
         match (range.param("as"), range.param("g"), range.param("v")) {
             (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some("v2")) => {
-                return DiscoveryFormat::AggregatedV2;
+                return Ok(DiscoveryFormat::AggregatedV2);
             }
             (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some("v2beta1")) => {
-                return DiscoveryFormat::AggregatedV2beta1;
+                return Ok(DiscoveryFormat::AggregatedV2beta1);
             }
-            (None, None, None) => return DiscoveryFormat::Legacy,
+            (None, None, None) => return Ok(DiscoveryFormat::Legacy),
             _ => continue,
         }
     }
-    DiscoveryFormat::Legacy
+    Err(ApiError::not_acceptable(
+        "only the following media types are accepted: application/json, application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+    ))
+}
+
+/// Whether a plain JSON document may be served for `accept` (documents with one
+/// representation: group, resource list, version, OpenAPI); 406 otherwise.
+pub fn plain_json(accept: Option<&str>) -> Result<(), ApiError> {
+    discovery_format(accept).and_then(|f| match f {
+        DiscoveryFormat::Legacy => Ok(()),
+        _ => Err(ApiError::not_acceptable(
+            "only application/json is served here",
+        )),
+    })
 }
 
 #[cfg(test)]
@@ -290,19 +310,28 @@ mod tests {
     fn aggregator_gets_aggregated_discovery() {
         let aggregator = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
         assert_eq!(
-            discovery_format(Some(aggregator)),
+            discovery_format(Some(aggregator)).unwrap(),
             DiscoveryFormat::AggregatedV2
+        );
+        assert_eq!(
+            discovery_format(Some("application/vnd.kubernetes.protobuf"))
+                .unwrap_err()
+                .status_code(),
+            http::StatusCode::NOT_ACCEPTABLE
         );
         assert_eq!(
             discovery_format(Some(
                 "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
-            )),
+            ))
+            .unwrap(),
             DiscoveryFormat::AggregatedV2beta1
         );
         assert_eq!(
-            discovery_format(Some("application/json")),
+            discovery_format(Some("application/json")).unwrap(),
             DiscoveryFormat::Legacy
         );
-        assert_eq!(discovery_format(None), DiscoveryFormat::Legacy);
+        assert_eq!(discovery_format(None).unwrap(), DiscoveryFormat::Legacy);
+        assert!(plain_json(Some("application/json, */*")).is_ok());
+        assert!(plain_json(Some("application/yaml")).is_err());
     }
 }

@@ -112,6 +112,16 @@ fn with_etag(req: &Request<Body>, body: Bytes, etag: &str, content_type: &str) -
     resp
 }
 
+/// GET (or HEAD) of a document that is only served as JSON.
+fn get_json(req: &Request<Body>) -> Result<(), ApiError> {
+    only_get(req)?;
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    crate::negotiate::plain_json(accept)
+}
+
 fn only_get(req: &Request<Body>) -> Result<(), ApiError> {
     if req.method() == Method::GET || req.method() == Method::HEAD {
         Ok(())
@@ -154,11 +164,11 @@ async fn route(hub: &Hub, req: Request<Body>) -> Result<Response<Body>, ApiError
     }
     match path.trim_end_matches('/') {
         "" => {
-            only_get(&req)?;
+            get_json(&req)?;
             Ok(json(StatusCode::OK, root_paths(hub), "application/json"))
         }
         "/version" => {
-            only_get(&req)?;
+            get_json(&req)?;
             Ok(json(StatusCode::OK, version_json(), "application/json"))
         }
         "/metrics" => {
@@ -175,7 +185,7 @@ async fn route(hub: &Hub, req: Request<Body>) -> Result<Response<Body>, ApiError
                 .headers()
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok());
-            let format = discovery_format(accept);
+            let format = discovery_format(accept)?;
             let snapshot = hub.discovery.snapshot();
             let (body, etag) = snapshot.apis(format);
             Ok(match (format, etag) {
@@ -191,7 +201,7 @@ async fn route(hub: &Hub, req: Request<Body>) -> Result<Response<Body>, ApiError
             })
         }
         p if p.starts_with("/openapi/") => {
-            only_get(&req)?;
+            get_json(&req)?;
             let (body, etag) = hub
                 .openapi
                 .document(p)
@@ -199,7 +209,7 @@ async fn route(hub: &Hub, req: Request<Body>) -> Result<Response<Body>, ApiError
             Ok(with_etag(&req, body, &etag, "application/json"))
         }
         p if p.starts_with("/apis/") => {
-            only_get(&req)?;
+            get_json(&req)?;
             let rest: Vec<&str> = p["/apis/".len()..].split('/').collect();
             let snapshot = hub.discovery.snapshot();
             let body = match rest.as_slice() {

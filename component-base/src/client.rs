@@ -33,3 +33,35 @@ pub async fn config(path: Option<&Path>) -> Result<kube::Config> {
 pub fn client(config: kube::Config) -> Result<kube::Client> {
     kube::Client::try_from(config).context("building Kubernetes client")
 }
+
+/// How a client trusts the server it talks to.
+#[derive(Clone, Debug)]
+pub enum ServerTrust {
+    /// Verify against these CA certificates (PEM).
+    Ca(Vec<u8>),
+    /// Do not verify. Only for bootstrapping where nothing better is possible (logged).
+    Insecure,
+}
+
+/// A `kube::Config` for `url` authenticating with a bearer `token`.
+pub fn token_config(url: &str, token: &str, trust: &ServerTrust) -> Result<kube::Config> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+    install_crypto_provider();
+    let uri: http::Uri = url
+        .parse()
+        .with_context(|| format!("invalid URL {url:?}"))?;
+    let mut config = kube::Config::new(uri);
+    config.auth_info.token = Some(secrecy::SecretString::from(token.to_string()));
+    match trust {
+        ServerTrust::Ca(pem) => {
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .map(|c| c.map(|c| c.as_ref().to_vec()))
+                .collect::<Result<Vec<_>, _>>()
+                .context("parsing CA certificate PEM")?;
+            anyhow::ensure!(!certs.is_empty(), "no CA certificate in PEM");
+            config.root_cert = Some(certs);
+        }
+        ServerTrust::Insecure => config.accept_invalid_certs = true,
+    }
+    Ok(config)
+}

@@ -116,3 +116,104 @@ impl DirectClient {
         self.request(Method::GET, path, headers, None).await
     }
 }
+
+/// What came back for raw bytes written to a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawOutcome {
+    /// The server answered: status code, content type, body.
+    Response {
+        status: u16,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    },
+    /// The server closed the connection without answering.
+    Closed,
+    /// Nothing happened within the deadline (the server is still waiting).
+    Silent,
+}
+
+impl DirectClient {
+    /// Writes `bytes` on a new TLS connection (then half-closes if `close_write`) and reads
+    /// whatever answer arrives within `deadline`.
+    pub async fn raw(
+        &self,
+        bytes: &[u8],
+        close_write: bool,
+        deadline: std::time::Duration,
+    ) -> Result<RawOutcome> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tls = self.connect().await?;
+        // The server may answer and close before everything is written (e.g. headers too
+        // large): a failed write still leaves its answer to read.
+        let written = async {
+            tls.write_all(bytes).await?;
+            tls.flush().await
+        }
+        .await;
+        if close_write && written.is_ok() {
+            let _ = tls.shutdown().await;
+        }
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(deadline, async {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match tls.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(done) = complete_response(&buf) {
+                            buf.truncate(done);
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        if buf.is_empty() {
+            return Ok(if read.is_err() {
+                RawOutcome::Silent
+            } else {
+                RawOutcome::Closed
+            });
+        }
+        parse_response(&buf)
+    }
+}
+
+/// Length of a complete HTTP/1.1 response with Content-Length at the start of `buf`.
+fn complete_response(buf: &[u8]) -> Option<usize> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let len = head.lines().find_map(|l| {
+        l.strip_prefix("content-length:")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    })?;
+    (buf.len() >= head_end + len).then_some(head_end + len)
+}
+
+fn parse_response(buf: &[u8]) -> Result<RawOutcome> {
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..head_end]);
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("bad status line {status_line:?}"))?;
+    let content_type = lines.find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-type")
+            .then(|| v.trim().to_string())
+    });
+    Ok(RawOutcome::Response {
+        status,
+        content_type,
+        body: buf[head_end..].to_vec(),
+    })
+}

@@ -467,3 +467,171 @@ async fn namespace_deletion_completes_with_the_hub_and_waits_for_it_while_down()
     );
     Ok(())
 }
+
+/// 10,000 malformed requests straight at the hub: each gets a Status error, or (for bytes that
+/// are not HTTP at all) the plain 4xx every HTTP server sends, or a clean close — never a hang
+/// or a crash — and discovery keeps answering through the parent and directly throughout.
+#[tokio::test]
+async fn malformed_requests_get_status_errors_or_clean_closes() -> Result<()> {
+    use clusternet_e2e::direct::RawOutcome;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let env = env().await?;
+    let client = Arc::new(
+        env.direct(Some(&env.front_proxy_cert("front-proxy-client")?))
+            .await?,
+    );
+    let admin = "X-Remote-User: kubernetes-admin\r\nX-Remote-Group: system:masters\r\n";
+
+    // Discovery probes run the whole time, direct and through the parent.
+    let stop = Arc::new(AtomicBool::new(false));
+    let probes_ok = Arc::new(AtomicUsize::new(0));
+    let probe = {
+        let (client, stop, ok) = (client.clone(), stop.clone(), probes_ok.clone());
+        let kubectl = env.parent.kubectl_cmd();
+        tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                match client
+                    .get("/apis/proxies.clusternet.io/v1alpha1", &ADMIN)
+                    .await
+                {
+                    Ok(r) if r.status == StatusCode::OK => ok.fetch_add(1, Ordering::SeqCst),
+                    other => {
+                        failures.push(format!("direct: {other:?}"));
+                        0
+                    }
+                };
+                match kubectl
+                    .run(["get", "--raw", "/apis/proxies.clusternet.io/v1alpha1"])
+                    .await
+                {
+                    Ok(_) => ok.fetch_add(1, Ordering::SeqCst),
+                    Err(err) => {
+                        failures.push(format!("via parent: {err:#}"));
+                        0
+                    }
+                };
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            failures
+        })
+    };
+
+    let long_path = format!("/apis/{}", "x/".repeat(8000));
+    let huge_header = format!(
+        "GET /apis HTTP/1.1\r\nHost: x\r\n{admin}X-Big: {}\r\n\r\n",
+        "a".repeat(2 << 20)
+    );
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("bad percent-encoding", format!("GET /apis/%zz/%00/../../etc HTTP/1.1\r\nHost: x\r\n{admin}\r\n").into_bytes(), false),
+        ("very long path", format!("GET {long_path} HTTP/1.1\r\nHost: x\r\n{admin}\r\n").into_bytes(), false),
+        ("bad JSON body", format!("POST /apis/shadow/v1alpha1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n{admin}Content-Type: application/json\r\nContent-Length: 9\r\n\r\n{{\"kind\":[").into_bytes(), false),
+        ("unknown method", format!("BREW /apis HTTP/1.1\r\nHost: x\r\n{admin}\r\n").into_bytes(), false),
+        ("write to discovery", format!("DELETE /apis/proxies.clusternet.io/v1alpha1 HTTP/1.1\r\nHost: x\r\n{admin}\r\n").into_bytes(), false),
+        ("protobuf only on discovery", format!("GET /apis HTTP/1.1\r\nHost: x\r\n{admin}Accept: application/vnd.kubernetes.protobuf\r\n\r\n").into_bytes(), false),
+        ("socket without upgrade", format!("GET /apis/proxies.clusternet.io/v1alpha1/sockets/%2e%2e HTTP/1.1\r\nHost: x\r\n{admin}\r\n").into_bytes(), false),
+        ("huge header", huge_header.into_bytes(), false),
+        ("half-sent headers", b"GET /apis HTTP/1.1\r\nHost: x\r\nX-Remote-Us".to_vec(), true),
+        ("short body", format!("POST /apis HTTP/1.1\r\nHost: x\r\n{admin}Content-Length: 100\r\n\r\n{{}}").into_bytes(), true),
+        ("not HTTP", b"\x00\x01\x02 hello there\r\n\r\n".to_vec(), false),
+        ("bad chunked body", format!("POST /apis HTTP/1.1\r\nHost: x\r\n{admin}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n").into_bytes(), false),
+    ];
+    // One connection that never finishes its headers: the hub's header-read timeout (30 s)
+    // must close it rather than hold it forever.
+    let stalled = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .raw(
+                    b"GET /apis HTTP/1.1\r\nHost: x\r\n",
+                    false,
+                    Duration::from_secs(45),
+                )
+                .await
+        })
+    };
+    let total = 10_000;
+    let tally: Arc<std::sync::Mutex<BTreeMap<String, usize>>> = Default::default();
+    let started = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        let (name, bytes, close) = cases[i % cases.len()].clone();
+        let (client, tally, sem) = (client.clone(), tally.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await?;
+            let outcome = client.raw(&bytes, close, Duration::from_secs(40)).await?;
+            let class = match &outcome {
+                RawOutcome::Response {
+                    status,
+                    content_type,
+                    body,
+                } if content_type.as_deref() == Some("application/json") => {
+                    let v: serde_json::Value = serde_json::from_slice(body)
+                        .with_context(|| format!("{name}: body is not JSON"))?;
+                    anyhow::ensure!(
+                        v["kind"] == "Status" && v["code"] == *status && *status >= 400,
+                        "{name}: not a failure Status: {v}"
+                    );
+                    format!("{status} Status")
+                }
+                // hyper's own answer to bytes it cannot parse as HTTP (as Go's net/http does).
+                RawOutcome::Response {
+                    status: s @ (400 | 431),
+                    body,
+                    ..
+                } if body.is_empty() => format!("{s} (HTTP parse error)"),
+                RawOutcome::Response { status, .. } => {
+                    anyhow::bail!("{name}: unexpected answer {outcome:?} ({status})")
+                }
+                RawOutcome::Closed => "clean close".to_string(),
+                RawOutcome::Silent => anyhow::bail!("{name}: no answer and no close within 40s"),
+            };
+            *tally
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .entry(format!("{name}: {class}"))
+                .or_default() += 1;
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = started.elapsed();
+    let stalled = stalled.await??;
+    assert!(
+        matches!(
+            stalled,
+            RawOutcome::Closed | RawOutcome::Response { status: 408, .. }
+        ),
+        "stalled headers: {stalled:?}"
+    );
+    stop.store(true, Ordering::SeqCst);
+    let failures = probe.await?;
+    eprintln!("{total} malformed requests in {elapsed:?}:");
+    for (class, n) in tally
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .iter()
+    {
+        eprintln!("  {n:>5}  {class}");
+    }
+    eprintln!(
+        "discovery probes answered: {} (failures: {})",
+        probes_ok.load(Ordering::SeqCst),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "discovery failed during the storm: {failures:?}"
+    );
+    assert!(probes_ok.load(Ordering::SeqCst) > 10);
+    // The hub is still healthy and serving afterwards.
+    assert!(env.hub.process.pid > 0);
+    assert_eq!(client.get("/readyz", &[]).await?.status, StatusCode::OK);
+    Ok(())
+}

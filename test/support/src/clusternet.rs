@@ -97,13 +97,24 @@ impl Component {
         }
     }
 
-    /// Stops the process now (SIGKILL for owned ones).
+    /// Stops the process as Kubernetes stops a pod: SIGTERM, then SIGKILL if it has not
+    /// exited after 10 s.
     pub fn stop(&mut self) {
+        process::signal(self.pid, "TERM");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.is_running() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash or a node failure would.
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
-        } else {
-            process::signal(self.pid, "TERM");
+        } else if process::alive(self.pid) {
+            process::signal(self.pid, "KILL");
         }
     }
 
@@ -353,4 +364,161 @@ pub async fn wait_apiservices_available(parent: &ControlPlane, timeout: Duration
         Ok(Some(()))
     })
     .await
+}
+
+/// A bootstrap token on the parent, as `kubeadm token create` makes one, carrying Clusternet's
+/// registration group.
+#[derive(Clone, Debug)]
+pub struct BootstrapToken {
+    /// `<id>.<secret>`.
+    pub token: String,
+    /// The token ID.
+    pub id: String,
+}
+
+/// Prepares `parent` the way a kubeadm cluster comes: `kube-public/cluster-info` (the parent's
+/// server and CA, readable anonymously, signed by the bootstrap-signer controller for each
+/// bootstrap token), and one bootstrap token for Clusternet registration.
+pub async fn prepare_parent(parent: &ControlPlane) -> Result<BootstrapToken> {
+    use rand::Rng;
+    let ca = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, parent.ca_pem()?);
+    let kubeconfig = format!(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: {}\n  name: \"\"\ncontexts: null\ncurrent-context: \"\"\nkind: Config\npreferences: {{}}\nusers: null\n",
+        parent.server()
+    );
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let mut pick = |n: usize| -> String {
+        (0..n)
+            .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+            .collect()
+    };
+    let (id, secret) = (pick(6), pick(16));
+    let objects = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cluster-info", "namespace": "kube-public"},
+         "data": {"kubeconfig": kubeconfig}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "kubeadm:bootstrap-signer-clusterinfo", "namespace": "kube-public"},
+         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["cluster-info"], "verbs": ["get"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "kubeadm:bootstrap-signer-clusterinfo", "namespace": "kube-public"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kubeadm:bootstrap-signer-clusterinfo"},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:anonymous"}]},
+        {"apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+         "metadata": {"name": format!("bootstrap-token-{id}"), "namespace": "kube-system"},
+         "stringData": {"token-id": id, "token-secret": secret, "usage-bootstrap-authentication": "true",
+                        "usage-bootstrap-signing": "true",
+                        "auth-extra-groups": "system:bootstrappers:clusternet:register-cluster-token",
+                        "description": "Clusternet cluster registration"}}]});
+    parent
+        .kubectl_cmd()
+        .run_with_stdin(
+            [
+                "apply",
+                "--server-side",
+                "--field-manager=clusternet-local",
+                "-f",
+                "-",
+            ],
+            Some(&objects.to_string()),
+        )
+        .await?;
+    Ok(BootstrapToken {
+        token: format!("{id}.{secret}"),
+        id,
+    })
+}
+
+/// Installs Clusternet's CRDs into `parent` and waits until they are established.
+pub async fn install_crds(parent: &ControlPlane) -> Result<()> {
+    let crds = paths::workspace_root().join("deploy/crds");
+    parent
+        .kubectl([
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &crds.to_string_lossy(),
+        ])
+        .await?;
+    parent
+        .kubectl([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "-f",
+            &crds.to_string_lossy(),
+        ])
+        .await?;
+    Ok(())
+}
+
+/// Installs and starts clusternet-controller-manager for `parent` (its deploy/ RBAC, a token of
+/// its ServiceAccount), working in `dir`.
+pub async fn install_controller_manager(
+    parent: &ControlPlane,
+    dir: &Path,
+    mode: Mode,
+    extra_args: &[String],
+) -> Result<Component> {
+    apply_deploy(parent, "hub/00-namespaces.yaml").await?;
+    apply_deploy(parent, "controller-manager/10-rbac.yaml").await?;
+    let kubeconfig = service_account_kubeconfig(
+        parent,
+        "clusternet-system",
+        "clusternet-controller-manager",
+        &dir.join("controller-manager.kubeconfig"),
+    )
+    .await?;
+    let mut args = vec![
+        format!("--kubeconfig={}", kubeconfig.display()),
+        "--feature-gates=SocketConnection=true".to_string(),
+        "-v=2".to_string(),
+    ];
+    args.extend_from_slice(extra_args);
+    Component::start(
+        dir,
+        "clusternet-controller-manager",
+        &paths::cargo_bin("clusternet-controller-manager")?,
+        &args,
+        mode,
+    )
+}
+
+/// Installs the agent's RBAC into `child` and starts clusternet-agent there (as its
+/// ServiceAccount), registering with `parent` using `token`, named `name`.
+pub async fn install_agent(
+    child: &ControlPlane,
+    parent: &ControlPlane,
+    token: &BootstrapToken,
+    dir: &Path,
+    mode: Mode,
+    extra_args: &[String],
+) -> Result<Component> {
+    apply_deploy(child, "agent/00-namespace.yaml").await?;
+    apply_deploy(child, "agent/10-agent-rbac.yaml").await?;
+    let kubeconfig = service_account_kubeconfig(
+        child,
+        "clusternet-system",
+        "clusternet-agent",
+        &dir.join("agent.kubeconfig"),
+    )
+    .await?;
+    let mut args = vec![
+        format!("--kubeconfig={}", kubeconfig.display()),
+        format!("--cluster-reg-parent-url={}", parent.server()),
+        format!("--cluster-reg-token={}", token.token),
+        format!("--cluster-reg-name={}", child.name()),
+        "--feature-gates=SocketConnection=true,AppPusher=true".to_string(),
+        "--cluster-sync-mode=Dual".to_string(),
+        "-v=2".to_string(),
+    ];
+    args.extend_from_slice(extra_args);
+    Component::start(
+        dir,
+        "clusternet-agent",
+        &paths::cargo_bin("clusternet-agent")?,
+        &args,
+        mode,
+    )
 }

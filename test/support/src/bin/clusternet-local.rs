@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use clusternet_test_support::clusternet::{self, Mode};
 use clusternet_test_support::{ControlPlane, paths, process};
 
 #[derive(Parser)]
@@ -106,6 +107,36 @@ async fn up(children: usize) -> Result<()> {
             &crds.to_string_lossy(),
         ])
         .await?;
+
+    println!("==> starting clusternet-hub (aggregated apiserver) for parent");
+    let hub_dir = local_dir().join("parent");
+    let hub_pid = process::running_pid(&hub_dir.join("clusternet-hub.pid"));
+    match (hub_pid, std::fs::read_to_string(hub_dir.join("hub.addr"))) {
+        (Some(pid), Ok(addr)) => {
+            let port: u16 = addr
+                .trim()
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .context("hub.addr")?;
+            clusternet::register_local_hub(parent, port).await?;
+            clusternet::wait_apiservices_available(parent, std::time::Duration::from_secs(60))
+                .await?;
+            println!("    clusternet-hub: already running (pid {pid}) on 127.0.0.1:{port}");
+        }
+        _ => {
+            let t = Instant::now();
+            let hub = clusternet::install_hub(parent, &hub_dir, Mode::Detached, Default::default())
+                .await?;
+            println!(
+                "    clusternet-hub: serving on {} (pid {}), APIServices Available ({:.1}s); log: {}",
+                hub.addr,
+                hub.process.pid,
+                t.elapsed().as_secs_f64(),
+                hub.process.log.display()
+            );
+        }
+    }
 
     let rel = |p: &std::path::Path| {
         p.strip_prefix(paths::workspace_root())

@@ -1,0 +1,80 @@
+//! Start-up: leader election in the child (its Lease UID is the cluster ID) → registration with
+//! the parent → the heartbeat and the tunnel, until leadership is lost or a signal arrives.
+
+use anyhow::{Context, Result};
+use clusternet_component_base::{client, leader, lifeline, logging};
+
+use crate::options::Options;
+use crate::{registration, status};
+
+/// Runs the agent.
+pub async fn run(opts: Options) -> Result<()> {
+    logging::init(opts.verbosity);
+    client::install_crypto_provider();
+    if opts.lifeline {
+        lifeline::exit_when_stdin_closes();
+    }
+    opts.validate()?;
+    let child_config = client::config(opts.kubeconfig.as_deref())
+        .await
+        .context("child cluster configuration")?;
+    let apiserver_url = child_config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
+    let child = client::client(child_config)?;
+
+    let mut election = leader::Config::new(
+        &opts.leader_elect_resource_namespace,
+        &opts.leader_elect_resource_name,
+    );
+    election.lease_duration = opts.leader_elect_lease_duration.0;
+    election.renew_deadline = opts.leader_elect_renew_deadline.0;
+    election.retry_period = opts.leader_elect_retry_period.0;
+    let leadership = leader::acquire(child.clone(), election).await?;
+    let cluster_id = registration::cluster_id(&leadership.lease)?;
+    tracing::info!(%cluster_id, "current cluster id");
+
+    let creds = registration::register(&child, &opts, &cluster_id).await?;
+    tracing::info!(namespace = %creds.namespace, cluster = %creds.cluster_name, "registered with the parent");
+    let parent = creds.client()?;
+
+    let settings = status::Settings {
+        cluster_id: cluster_id.clone(),
+        namespace: creds.namespace.clone(),
+        apiserver_url,
+        update_frequency: opts.cluster_status_update_frequency.0,
+        collect_frequency: opts.cluster_status_collect_frequency.0,
+        use_socket: opts.feature_gates.enabled("SocketConnection"),
+        app_pusher: opts.feature_gates.enabled("AppPusher"),
+        label_prefixes: opts.labels_aggregate_prefix.clone(),
+        label_threshold: opts.labels_aggregate_threshold,
+    };
+    let heartbeat = tokio::spawn(status::run(child.clone(), parent.clone(), settings));
+
+    let mut leading = leadership.leading.clone();
+    tokio::select! {
+        _ = leading.wait_for(|leading| !leading) => anyhow::bail!("leadership lost"),
+        result = heartbeat => result.context("heartbeat task")?.context("heartbeat"),
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            leadership.release().await;
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

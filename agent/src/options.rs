@@ -1,0 +1,186 @@
+//! Flags of `clusternet-agent`, named as Clusternet's agent names them where they mean the same
+//! (reference: `pkg/agent/options`). Defaults differ where Clusternet's are slow: the status
+//! is reported every 10 s (Clusternet: 3 m), so the parent notices a silent cluster in
+//! seconds, not nine minutes.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use clusternet_apis::clusters::v1beta1::ClusterSyncMode;
+use clusternet_component_base::{FeatureGates, GoDuration};
+
+/// clusternet-agent: runs in each child cluster.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "clusternet-agent",
+    version,
+    about = "Clusternet agent: registers this cluster with the parent, reports its status and keeps a tunnel open to the hub"
+)]
+pub struct Options {
+    /// kubeconfig of the child cluster this agent runs in (in-cluster configuration when unset).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// URL of the parent cluster's kube-apiserver.
+    #[arg(long)]
+    pub cluster_reg_parent_url: String,
+
+    /// Bootstrap token (`<id>.<secret>`) or ServiceAccount token used to register with the parent.
+    #[arg(long, env = "CLUSTER_REG_TOKEN", hide_env_values = true)]
+    pub cluster_reg_token: String,
+
+    /// Name of this cluster; empty generates `<prefix>-<5 random characters>` once.
+    #[arg(long, default_value = "")]
+    pub cluster_reg_name: String,
+
+    /// Prefix of generated cluster names.
+    #[arg(long, default_value = clusternet_apis::known::REGISTRATION_NAME_PREFIX)]
+    pub cluster_reg_name_prefix: String,
+
+    /// Dedicated namespace requested in the parent; empty lets the parent generate one.
+    #[arg(long, default_value = "")]
+    pub cluster_reg_namespace: String,
+
+    /// Cluster type: StandardCluster or EdgeCluster.
+    #[arg(long, default_value = "StandardCluster")]
+    pub cluster_reg_type: String,
+
+    /// How applications reach this cluster: Push, Pull or Dual.
+    #[arg(long, default_value = "Pull")]
+    pub cluster_sync_mode: ClusterSyncModeArg,
+
+    /// Labels for the ManagedCluster, `k1=v1,k2=v2`.
+    #[arg(long, default_value = "")]
+    pub cluster_labels: String,
+
+    /// Fraction of worker nodes that must share a label for it to be copied to the ManagedCluster.
+    #[arg(long, default_value_t = 0.8)]
+    pub labels_aggregate_threshold: f32,
+
+    /// Prefixes of node labels that are aggregated onto the ManagedCluster.
+    #[arg(long, value_delimiter = ',', default_value = clusternet_apis::known::NODE_LABELS_KEY_PREFIX)]
+    pub labels_aggregate_prefix: Vec<String>,
+
+    /// How often the status is reported to the parent (the heartbeat).
+    #[arg(long, default_value = "10s")]
+    pub cluster_status_update_frequency: GoDuration,
+
+    /// How often the status is collected in this cluster.
+    #[arg(long, default_value = "5s")]
+    pub cluster_status_collect_frequency: GoDuration,
+
+    /// Feature gates, e.g. SocketConnection=true,AppPusher=true.
+    #[arg(long, default_value = "")]
+    pub feature_gates: FeatureGates,
+
+    /// Namespace of the leader-election Lease (whose UID is the cluster ID) and of Secret parent-cluster.
+    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_SYSTEM_NAMESPACE)]
+    pub leader_elect_resource_namespace: String,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_AGENT_NAME)]
+    pub leader_elect_resource_name: String,
+
+    /// Lease duration of leader election.
+    #[arg(long, default_value = "15s")]
+    pub leader_elect_lease_duration: GoDuration,
+
+    /// Renew deadline of leader election.
+    #[arg(long, default_value = "10s")]
+    pub leader_elect_renew_deadline: GoDuration,
+
+    /// Retry period of leader election.
+    #[arg(long, default_value = "2s")]
+    pub leader_elect_retry_period: GoDuration,
+
+    /// Log verbosity (0-1 info, 2-3 debug, 4+ trace).
+    #[arg(short = 'v', long = "v", default_value_t = 2)]
+    pub verbosity: u8,
+
+    /// Exit when standard input closes (for test harnesses).
+    #[arg(long, hide = true)]
+    pub lifeline: bool,
+}
+
+/// `--cluster-sync-mode` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterSyncModeArg {
+    /// The hub pushes applications.
+    #[value(name = "Push")]
+    Push,
+    /// The agent pulls applications.
+    #[value(name = "Pull")]
+    Pull,
+    /// Both.
+    #[value(name = "Dual")]
+    Dual,
+}
+
+impl From<ClusterSyncModeArg> for ClusterSyncMode {
+    fn from(value: ClusterSyncModeArg) -> Self {
+        match value {
+            ClusterSyncModeArg::Push => ClusterSyncMode::Push,
+            ClusterSyncModeArg::Pull => ClusterSyncMode::Pull,
+            ClusterSyncModeArg::Dual => ClusterSyncMode::Dual,
+        }
+    }
+}
+
+impl Options {
+    /// `--cluster-labels` parsed.
+    pub fn labels(&self) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        self.cluster_labels
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("invalid --cluster-labels entry {kv:?}: want key=value")
+                    })
+            })
+            .collect()
+    }
+
+    /// Checks what clap cannot (as Clusternet's agent validates its registration options).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.cluster_reg_parent_url.is_empty(),
+            "--cluster-reg-parent-url is required"
+        );
+        anyhow::ensure!(
+            !self.cluster_reg_token.is_empty(),
+            "--cluster-reg-token is required"
+        );
+        if !self.cluster_reg_name.is_empty() {
+            anyhow::ensure!(
+                self.cluster_reg_name.len() <= 30 && is_dns_label(&self.cluster_reg_name),
+                "--cluster-reg-name {:?} must be at most 30 lower-case alphanumerics or '-', starting and ending with an alphanumeric",
+                self.cluster_reg_name
+            );
+        }
+        anyhow::ensure!(
+            matches!(
+                self.cluster_reg_type.as_str(),
+                "StandardCluster" | "EdgeCluster"
+            ),
+            "--cluster-reg-type must be StandardCluster or EdgeCluster"
+        );
+        if self.cluster_sync_mode == ClusterSyncModeArg::Push {
+            anyhow::ensure!(
+                self.feature_gates.enabled("AppPusher"),
+                "--cluster-sync-mode=Push requires --feature-gates=AppPusher=true"
+            );
+        }
+        self.labels()?;
+        Ok(())
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    let ok_chars = s
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    ok_chars && !s.starts_with('-') && !s.ends_with('-')
+}

@@ -1,0 +1,69 @@
+//! Start-up: leader election on the parent, then the enabled controllers.
+
+use anyhow::{Context, Result};
+use clusternet_component_base::{client, leader, lifeline, logging};
+
+use crate::options::Options;
+use crate::{approver, lifecycle};
+
+/// Runs the controller manager.
+pub async fn run(opts: Options) -> Result<()> {
+    logging::init(opts.verbosity);
+    client::install_crypto_provider();
+    if opts.lifeline {
+        lifeline::exit_when_stdin_closes();
+    }
+    let parent = client::client(
+        client::config(opts.kubeconfig.as_deref())
+            .await
+            .context("parent cluster configuration")?,
+    )?;
+    let leadership = leader::acquire(
+        parent.clone(),
+        leader::Config::new(
+            &opts.leader_elect_resource_namespace,
+            &opts.leader_elect_resource_name,
+        ),
+    )
+    .await?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if opts.controller_enabled("crrapprover") {
+        tasks.spawn(approver::run(
+            parent.clone(),
+            opts.feature_gates.enabled("SocketConnection"),
+            opts.feature_gates.enabled("ClusterInit"),
+        ));
+    }
+    if opts.controller_enabled("clusterlifecycle") {
+        tasks.spawn(lifecycle::run(
+            parent.clone(),
+            opts.cluster_lifecycle_resync.0,
+        ));
+    }
+    tracing::info!(controllers = ?opts.controllers, "controllers started");
+    let mut leading = leadership.leading.clone();
+    tokio::select! {
+        _ = leading.wait_for(|leading| !leading) => anyhow::bail!("leadership lost"),
+        _ = tasks.join_next() => anyhow::bail!("a controller stopped"),
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            leadership.release().await;
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

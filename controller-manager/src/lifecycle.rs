@@ -1,0 +1,275 @@
+//! `clusterlifecycle`: notices clusters whose agent went silent, as Clusternet does — when
+//! `now > (lastObservedTime or creationTimestamp) + 3 × heartbeatFrequencySeconds`, the
+//! `Ready` condition becomes `Unknown` (`ClusterStatusUnknown`, or `ClusterStatusNeverUpdated`
+//! when the agent never reported) and healthz/livez/readyz false — and keeps the
+//! `clusters.clusternet.io/unschedulable:NoSchedule` taint (value = the condition's reason) on
+//! every cluster that is not Ready, removing it when it is Ready again.
+//!
+//! Each cluster is re-checked exactly when its grace period would run out, so detection takes
+//! the grace period, not a polling interval on top of it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clusternet_apis::clusters::v1beta1::{CLUSTER_READY, ManagedCluster};
+use clusternet_apis::known;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Taint;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+
+/// Heartbeat period assumed when the agent did not report one (Clusternet's 3 minutes).
+const DEFAULT_HEARTBEAT: i64 = 180;
+/// How many heartbeats may be missed.
+const MISSED_HEARTBEATS: i64 = 3;
+
+/// What the controller needs.
+pub struct Ctx {
+    client: kube::Client,
+    resync: Duration,
+}
+
+/// Runs the controller until the process ends.
+pub async fn run(client: kube::Client, resync: Duration) {
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        resync,
+    });
+    Controller::new(
+        Api::<ManagedCluster>::all(client),
+        watcher::Config::default(),
+    )
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(err) = result {
+            tracing::debug!(error = %err, "clusterlifecycle");
+        }
+    })
+    .await;
+}
+
+/// A reconcile error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Error(anyhow::Error);
+
+fn error_policy(mc: Arc<ManagedCluster>, err: &Error, _: Arc<Ctx>) -> Action {
+    tracing::warn!(cluster = %mc.metadata.name.as_deref().unwrap_or(""), error = %err, "cluster lifecycle; retrying");
+    Action::requeue(Duration::from_secs(1))
+}
+
+/// The health verdict for a cluster at `now`: how long until it goes stale (None = already
+/// stale), and the Ready condition to set if it is.
+pub fn verdict(mc: &ManagedCluster, now: jiff::Timestamp) -> (Option<Duration>, Option<Condition>) {
+    let status = mc.status.clone().unwrap_or_default();
+    let frequency = status
+        .heartbeat_frequency_seconds
+        .filter(|f| *f > 0)
+        .unwrap_or(DEFAULT_HEARTBEAT);
+    let grace = jiff::SignedDuration::from_secs(frequency * MISSED_HEARTBEATS);
+    let never = status.last_observed_time.is_none();
+    let last = status
+        .last_observed_time
+        .map(|t| t.0)
+        .or_else(|| mc.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .unwrap_or(now);
+    let deadline = last.checked_add(grace).unwrap_or(last);
+    if now < deadline {
+        let left = deadline.duration_since(now);
+        return (
+            Some(Duration::from_secs_f64(left.as_secs_f64().max(0.0))),
+            None,
+        );
+    }
+    let (reason, message) = if never {
+        (
+            "ClusterStatusNeverUpdated",
+            "Clusternet agent never posted cluster status.",
+        )
+    } else {
+        (
+            "ClusterStatusUnknown",
+            "Clusternet agent stopped posting cluster status.",
+        )
+    };
+    let condition = Condition {
+        type_: CLUSTER_READY.into(),
+        status: "Unknown".into(),
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: Time(now),
+        observed_generation: None,
+    };
+    (None, Some(condition))
+}
+
+/// The taints a cluster should carry given its Ready condition: all taints except the
+/// unschedulable one, plus that one (value = reason) when Ready is not True.
+pub fn desired_taints(mc: &ManagedCluster) -> Vec<Taint> {
+    let ready = mc
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == CLUSTER_READY));
+    let mut taints: Vec<Taint> = mc
+        .spec
+        .taints
+        .iter()
+        .filter(|t| t.key != known::TAINT_CLUSTER_UNSCHEDULABLE)
+        .cloned()
+        .collect();
+    if let Some(cond) = ready
+        && cond.status != "True"
+    {
+        let existing = mc.spec.taints.iter().find(|t| {
+            t.key == known::TAINT_CLUSTER_UNSCHEDULABLE
+                && t.value.as_deref() == Some(cond.reason.as_str())
+        });
+        taints.push(existing.cloned().unwrap_or(Taint {
+            key: known::TAINT_CLUSTER_UNSCHEDULABLE.into(),
+            value: Some(cond.reason.clone()),
+            effect: "NoSchedule".into(),
+            time_added: None,
+        }));
+    }
+    taints
+}
+
+async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    reconcile_inner(&mc, &ctx).await.map_err(Error)
+}
+
+async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {
+    let name = mc
+        .metadata
+        .name
+        .clone()
+        .context("ManagedCluster without name")?;
+    let namespace = mc
+        .metadata
+        .namespace
+        .clone()
+        .context("ManagedCluster without namespace")?;
+    let api: Api<ManagedCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    let (left, stale) = verdict(mc, jiff::Timestamp::now());
+    let mut current = mc.clone();
+    if let Some(condition) = stale {
+        let status = current.status.get_or_insert_default();
+        let already = status.conditions.iter().any(|c| {
+            c.type_ == CLUSTER_READY && c.status == "Unknown" && c.reason == condition.reason
+        });
+        if !already {
+            tracing::info!(cluster = %name, %namespace, reason = %condition.reason, "cluster went silent: marking it not ready");
+            status.conditions.retain(|c| c.type_ != CLUSTER_READY);
+            status.conditions.push(condition);
+            status.healthz = false;
+            status.livez = false;
+            status.readyz = false;
+            // Optimistic concurrency: if the agent reported meanwhile, this conflicts, which is
+            // right (the cluster is alive); the next event re-evaluates.
+            current = api
+                .replace_status(&name, &PostParams::default(), &current)
+                .await
+                .context("marking the cluster not ready")?;
+        }
+    }
+    let taints = desired_taints(&current);
+    if taints != current.spec.taints {
+        let patch = serde_json::json!({"spec": {"taints": taints}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .context("updating cluster taints")?;
+    }
+    Ok(match left {
+        // Re-check right after the grace period would run out.
+        Some(left) => Action::requeue(left + Duration::from_millis(100)),
+        None => Action::requeue(ctx.resync),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clusternet_apis::clusters::v1beta1::ManagedClusterStatus;
+
+    fn mc(
+        last: Option<jiff::Timestamp>,
+        freq: Option<i64>,
+        ready: Option<(&str, &str)>,
+    ) -> ManagedCluster {
+        let mut mc = ManagedCluster::new("c1", Default::default());
+        mc.metadata.creation_timestamp = Some(Time("2026-01-01T00:00:00Z".parse().unwrap()));
+        mc.status = Some(ManagedClusterStatus {
+            last_observed_time: last.map(Time),
+            heartbeat_frequency_seconds: freq,
+            conditions: ready
+                .map(|(s, r)| {
+                    vec![Condition {
+                        type_: "Ready".into(),
+                        status: s.into(),
+                        reason: r.into(),
+                        message: String::new(),
+                        last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+                        observed_generation: None,
+                    }]
+                })
+                .unwrap_or_default(),
+            ..Default::default()
+        });
+        mc
+    }
+
+    #[test]
+    fn grace_is_three_heartbeats() {
+        let t0: jiff::Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let m = mc(Some(t0), Some(10), Some(("True", "ManagedClusterReady")));
+        let (left, cond) = verdict(
+            &m,
+            t0.checked_add(jiff::SignedDuration::from_secs(29)).unwrap(),
+        );
+        assert_eq!((left, cond), (Some(Duration::from_secs(1)), None));
+        let (left, cond) = verdict(
+            &m,
+            t0.checked_add(jiff::SignedDuration::from_secs(31)).unwrap(),
+        );
+        assert!(left.is_none());
+        let cond = cond.unwrap();
+        assert_eq!(
+            (cond.status.as_str(), cond.reason.as_str()),
+            ("Unknown", "ClusterStatusUnknown")
+        );
+    }
+
+    #[test]
+    fn never_reported_uses_creation_time_and_default_frequency() {
+        let m = mc(None, None, None);
+        let (_, cond) = verdict(&m, "2026-01-01T00:08:59Z".parse().unwrap());
+        assert!(cond.is_none(), "9 minutes of grace by default");
+        let (_, cond) = verdict(&m, "2026-01-01T00:09:01Z".parse().unwrap());
+        assert_eq!(cond.unwrap().reason, "ClusterStatusNeverUpdated");
+    }
+
+    #[test]
+    fn taints_follow_readiness() {
+        let mut m = mc(None, Some(10), Some(("Unknown", "ClusterStatusUnknown")));
+        m.spec.taints = vec![Taint {
+            key: "other".into(),
+            value: None,
+            effect: "NoSchedule".into(),
+            time_added: None,
+        }];
+        let t = desired_taints(&m);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[1].key, known::TAINT_CLUSTER_UNSCHEDULABLE);
+        assert_eq!(t[1].value.as_deref(), Some("ClusterStatusUnknown"));
+        m.spec.taints = t;
+        m.status.as_mut().unwrap().conditions[0].status = "True".into();
+        assert_eq!(
+            desired_taints(&m).len(),
+            1,
+            "the unschedulable taint goes when Ready"
+        );
+    }
+}

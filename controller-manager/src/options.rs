@@ -1,0 +1,84 @@
+//! Flags of `clusternet-controller-manager`, named as Clusternet's (reference:
+//! `pkg/controllermanager/options`).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use clusternet_component_base::{FeatureGates, GoDuration};
+
+/// clusternet-controller-manager: runs on the parent.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "clusternet-controller-manager",
+    version,
+    about = "Clusternet controller manager: approves cluster registrations, tracks cluster health, deploys applications"
+)]
+pub struct Options {
+    /// kubeconfig of the parent cluster (in-cluster configuration when unset).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Controllers to run: `*` for all, `name` to enable, `-name` to disable
+    /// (clusterlifecycle, crrapprover). Unlike Clusternet, the default runs all of them.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+
+    /// Namespace where shadow objects are stored as Manifests (must equal the hub's).
+    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_RESERVED_NAMESPACE)]
+    pub reserved_namespace: String,
+
+    /// Feature gates, e.g. SocketConnection=true,Deployer=true.
+    #[arg(long, default_value = "")]
+    pub feature_gates: FeatureGates,
+
+    /// How often cluster health is re-evaluated even without a change from the agent.
+    #[arg(long, default_value = "5s")]
+    pub cluster_lifecycle_resync: GoDuration,
+
+    /// Namespace of the leader-election Lease.
+    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_SYSTEM_NAMESPACE)]
+    pub leader_elect_resource_namespace: String,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_CTRL_MGR_NAME)]
+    pub leader_elect_resource_name: String,
+
+    /// Log verbosity (0-1 info, 2-3 debug, 4+ trace).
+    #[arg(short = 'v', long = "v", default_value_t = 2)]
+    pub verbosity: u8,
+
+    /// Exit when standard input closes (for test harnesses).
+    #[arg(long, hide = true)]
+    pub lifeline: bool,
+}
+
+impl Options {
+    /// Whether controller `name` is enabled by `--controllers`.
+    pub fn controller_enabled(&self, name: &str) -> bool {
+        let mut enabled = false;
+        for item in &self.controllers {
+            match item.trim() {
+                "*" => enabled = true,
+                n if n == name => return true,
+                n if n.strip_prefix('-') == Some(name) => return false,
+                _ => {}
+            }
+        }
+        enabled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controllers_flag() {
+        let opts = |v: &str| Options::parse_from(["cm", &format!("--controllers={v}")]);
+        assert!(opts("*").controller_enabled("crrapprover"));
+        assert!(!opts("*,-crrapprover").controller_enabled("crrapprover"));
+        assert!(opts("crrapprover").controller_enabled("crrapprover"));
+        assert!(!opts("crrapprover").controller_enabled("clusterlifecycle"));
+        assert!(Options::parse_from(["cm"]).controller_enabled("clusterlifecycle"));
+    }
+}

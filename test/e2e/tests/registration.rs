@@ -1,0 +1,307 @@
+//! Child clusters join: agents register with a bootstrap token, the controller-manager approves,
+//! heartbeats make them Ready, restarts keep their identity, silence makes them not ready.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clusternet_test_support::clusternet::{self, Mode};
+use clusternet_test_support::{ControlPlane, Kubectl, paths, wait_for};
+
+/// `kubectl get mcls -A` rows as (namespace, name, cluster id, sync mode, kubernetes, status).
+async fn managed_clusters(parent: &ControlPlane) -> Result<Vec<Vec<String>>> {
+    let out = parent.kubectl(["get", "mcls", "-A"]).await?;
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    // Clusternet's printer columns (CLUSTER TYPE and AGENT VERSION are priority 1).
+    assert_eq!(
+        header,
+        [
+            "NAMESPACE",
+            "NAME",
+            "CLUSTER",
+            "ID",
+            "SYNC",
+            "MODE",
+            "KUBERNETES",
+            "STATUS",
+            "AGE"
+        ],
+        "{out}"
+    );
+    Ok(lines
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect())
+}
+
+#[tokio::test]
+async fn children_register_become_ready_and_keep_their_identity() -> Result<()> {
+    let [parent, child1, child2] = ControlPlane::start_many(["parent", "child1", "child2"]).await?;
+    let dir = paths::scratch_dir("registration")?;
+    clusternet::install_crds(&parent).await?;
+    clusternet::apply_deploy(&parent, "hub/00-namespaces.yaml").await?;
+    clusternet::apply_deploy(&parent, "hub/40-bootstrap-rbac.yaml").await?;
+    let token = clusternet::prepare_parent(&parent).await?;
+    let _cm =
+        clusternet::install_controller_manager(&parent, &dir.path().join("cm"), Mode::Owned, &[])
+            .await?;
+
+    let started = Instant::now();
+    let mut agent1 = clusternet::install_agent(
+        &child1,
+        &parent,
+        &token,
+        &dir.path().join("agent1"),
+        Mode::Owned,
+        &[],
+    )
+    .await?;
+    let _agent2 = clusternet::install_agent(
+        &child2,
+        &parent,
+        &token,
+        &dir.path().join("agent2"),
+        Mode::Owned,
+        &[],
+    )
+    .await?;
+    let rows = wait_for(
+        "both children Ready in kubectl get mcls -A",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let rows = managed_clusters(&parent).await?;
+            let ready = rows
+                .iter()
+                .filter(|r| r.get(5).map(String::as_str) == Some("True"))
+                .count();
+            Ok((ready == 2).then_some(rows))
+        },
+    )
+    .await?;
+    let elapsed = started.elapsed();
+    eprintln!("agents started → both ManagedClusters Ready in {elapsed:?}");
+    eprintln!(
+        "{}",
+        parent.kubectl(["get", "mcls", "-A", "-o", "wide"]).await?
+    );
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    for child in ["child1", "child2"] {
+        let row = rows
+            .iter()
+            .find(|r| r[1] == child)
+            .with_context(|| format!("{child} missing: {rows:?}"))?;
+        assert!(
+            row[0].starts_with("clusternet-"),
+            "dedicated namespace: {row:?}"
+        );
+        assert_eq!(row[1], child);
+        assert_eq!(row[3], "Dual");
+        assert_eq!(row[4], "v1.36.3");
+    }
+
+    // The child keeps the credentials in Secret parent-cluster, as Clusternet's agent does.
+    let keys = child1
+        .kubectl([
+            "get",
+            "secret",
+            "parent-cluster",
+            "-n",
+            "clusternet-system",
+            "-o",
+            "go-template={{range $k, $v := .data}}{{$k}} {{end}}",
+        ])
+        .await?;
+    assert_eq!(
+        keys.split_whitespace().collect::<Vec<_>>(),
+        ["apiserver-advertise-url", "ca.crt", "namespace", "token"]
+    );
+
+    // A restart reuses the stored credentials and keeps the same ManagedCluster.
+    let before = parent
+        .kubectl([
+            "get",
+            "mcls",
+            "-A",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.uid} {end}",
+        ])
+        .await?;
+    agent1.stop();
+    let agent1_dir = dir.path().join("agent1");
+    agent1 =
+        clusternet::install_agent(&child1, &parent, &token, &agent1_dir, Mode::Owned, &[]).await?;
+    wait_for(
+        "the restarted agent to report again",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            Ok(std::fs::read_to_string(&agent1.log)?
+                .matches("registered with the parent")
+                .count()
+                .ge(&2)
+                .then_some(()))
+        },
+    )
+    .await?;
+    let after = parent
+        .kubectl([
+            "get",
+            "mcls",
+            "-A",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.uid} {end}",
+        ])
+        .await?;
+    assert_eq!(before, after, "the same ManagedClusters, no new ones");
+    assert_eq!(
+        parent
+            .kubectl(["get", "clsrr", "-o", "name"])
+            .await?
+            .lines()
+            .count(),
+        2
+    );
+    let log = std::fs::read_to_string(&agent1.log)?;
+    assert!(
+        !log.contains("registering with the bootstrap token"),
+        "the restart must reuse stored credentials:\n{log}"
+    );
+
+    // The bootstrap token can register a cluster and nothing more.
+    let token_kubeconfig = dir.path().join("bootstrap.kubeconfig");
+    clusternet::write_token_kubeconfig(
+        &token_kubeconfig,
+        parent.server(),
+        &parent.pki("ca.crt"),
+        &token.token,
+        "bootstrap",
+    )?;
+    let as_token = Kubectl::new(&token_kubeconfig);
+    for args in [
+        vec!["get", "secrets", "-A"],
+        vec!["get", "secrets", "-n", "kube-system"],
+        vec!["get", "mcls", "-A"],
+        vec!["get", "clsrr"],
+        vec!["create", "namespace", "evil"],
+    ] {
+        let out = as_token.output(&args, None).await?;
+        assert!(
+            !out.success && out.stderr.contains("Forbidden"),
+            "bootstrap token: kubectl {args:?}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    assert!(
+        as_token
+            .output(
+                ["auth", "can-i", "create", "clusterregistrationrequests"],
+                None
+            )
+            .await?
+            .stdout
+            .starts_with("yes")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_silent_cluster_goes_not_ready_and_recovers() -> Result<()> {
+    let [parent, child] = ControlPlane::start_many(["parent", "child1"]).await?;
+    let dir = paths::scratch_dir("lifecycle")?;
+    clusternet::install_crds(&parent).await?;
+    clusternet::apply_deploy(&parent, "hub/00-namespaces.yaml").await?;
+    clusternet::apply_deploy(&parent, "hub/40-bootstrap-rbac.yaml").await?;
+    let token = clusternet::prepare_parent(&parent).await?;
+    let _cm =
+        clusternet::install_controller_manager(&parent, &dir.path().join("cm"), Mode::Owned, &[])
+            .await?;
+    // A 2 s heartbeat: the grace period is 3 × 2 s.
+    let fast = [
+        "--cluster-status-update-frequency=2s".to_string(),
+        "--cluster-status-collect-frequency=1s".to_string(),
+    ];
+    let mut agent = clusternet::install_agent(
+        &child,
+        &parent,
+        &token,
+        &dir.path().join("agent"),
+        Mode::Owned,
+        &fast,
+    )
+    .await?;
+    let status = |parent: &ControlPlane| {
+        let kubectl = parent.kubectl_cmd();
+        async move {
+            let out = kubectl
+                .run(["get", "mcls", "-A", "-o", "jsonpath={.items[0].status.conditions[?(@.type==\"Ready\")].status}/{.items[0].status.conditions[?(@.type==\"Ready\")].reason}/{.items[0].spec.taints[*].key}"])
+                .await?;
+            anyhow::Ok(out)
+        }
+    };
+    wait_for(
+        "Ready",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async { Ok(status(&parent).await?.starts_with("True/").then_some(())) },
+    )
+    .await?;
+
+    agent.stop();
+    let stopped = Instant::now();
+    let seen = wait_for(
+        "the cluster to go not ready",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let s = status(&parent).await?;
+            Ok(s.starts_with("Unknown/").then_some(s))
+        },
+    )
+    .await?;
+    let elapsed = stopped.elapsed();
+    eprintln!("agent stopped → Ready=Unknown after {elapsed:?}: {seen}");
+    assert_eq!(
+        seen,
+        "Unknown/ClusterStatusUnknown/clusters.clusternet.io/unschedulable"
+    );
+    if elapsed < Duration::from_secs(4) {
+        bail!("went not ready after {elapsed:?}, before the 6 s grace period could have run out");
+    }
+    let healthz = parent
+        .kubectl([
+            "get",
+            "mcls",
+            "-A",
+            "-o",
+            "jsonpath={.items[0].status.healthz}",
+        ])
+        .await?;
+    assert_eq!(healthz, "false");
+
+    // Back: Ready again, taint removed.
+    let _agent = clusternet::install_agent(
+        &child,
+        &parent,
+        &token,
+        &dir.path().join("agent"),
+        Mode::Owned,
+        &fast,
+    )
+    .await?;
+    let back = Instant::now();
+    wait_for(
+        "Ready again without the taint",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async { Ok((status(&parent).await? == "True/ManagedClusterReady/").then_some(())) },
+    )
+    .await
+    .context("recovery")?;
+    eprintln!("agent restarted → Ready again after {:?}", back.elapsed());
+    Ok(())
+}
