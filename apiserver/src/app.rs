@@ -95,15 +95,35 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
             opts.feature_gates.enabled("SocketConnection"),
         )),
     );
+    let shadow_resources = shadow::Resources::default();
     if opts.feature_gates.enabled("ShadowAPI") {
         groups.push(shadow::api_group_version());
-        handlers.insert(shadow::GROUP.to_string(), Arc::new(shadow::Shadow));
+        handlers.insert(
+            shadow::GROUP.to_string(),
+            Arc::new(shadow::Shadow::new(
+                parent.clone(),
+                opts.reserved_namespace.clone(),
+                shadow_resources.clone(),
+            )),
+        );
     }
     let openapi = OpenApi::default();
     openapi
         .rebuild_builtin(&groups)
         .context("building OpenAPI documents")?;
     let registry = Registry::new(groups);
+    if opts.feature_gates.enabled("ShadowAPI") {
+        // Not a readiness gate: discovery answers (with what is known) while the parent is
+        // being read, and a parent that is briefly unreachable must not take the hub's
+        // APIServices down with it.
+        let sync = shadow::sync::Sync::new(
+            parent.clone(),
+            shadow_resources,
+            registry.clone(),
+            openapi.clone(),
+        );
+        tokio::spawn(sync.run());
+    }
 
     let auth_ready = authenticator.clone();
     let health = Health {

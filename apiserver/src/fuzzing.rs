@@ -82,7 +82,24 @@ fn harness() -> &'static Harness {
             .unwrap_or_else(|e| panic!("{e}"));
         let mut handlers: HashMap<String, Arc<dyn GroupHandler>> = HashMap::new();
         handlers.insert(proxies::GROUP.into(), Arc::new(proxies::Proxies::new(true)));
-        handlers.insert(shadow::GROUP.into(), Arc::new(shadow::Shadow));
+        // The shadow group with no mirrored resources: its requests stop at "not found"
+        // without needing a parent.
+        let parent = kube::Client::new(
+            tower::service_fn(|_req: http::Request<kube::client::Body>| async {
+                Err::<http::Response<kube::client::Body>, std::io::Error>(std::io::Error::other(
+                    "no parent in the fuzz harness",
+                ))
+            }),
+            "default",
+        );
+        handlers.insert(
+            shadow::GROUP.into(),
+            Arc::new(shadow::Shadow::new(
+                parent,
+                "clusternet-reserved".into(),
+                shadow::Resources::default(),
+            )),
+        );
         let metrics = Metrics::new().unwrap_or_else(|e| panic!("{e}"));
         let hub = Arc::new(Hub {
             discovery: Registry::new(groups),

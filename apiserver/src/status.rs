@@ -51,6 +51,51 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The reason for a Status `reason` string.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "BadRequest" => Reason::BadRequest,
+            "Unauthorized" => Reason::Unauthorized,
+            "Forbidden" => Reason::Forbidden,
+            "NotFound" => Reason::NotFound,
+            "MethodNotAllowed" => Reason::MethodNotAllowed,
+            "NotAcceptable" => Reason::NotAcceptable,
+            "AlreadyExists" => Reason::AlreadyExists,
+            "Conflict" => Reason::Conflict,
+            "Expired" => Reason::Expired,
+            "Gone" => Reason::Gone,
+            "RequestEntityTooLarge" => Reason::RequestEntityTooLarge,
+            "UnsupportedMediaType" => Reason::UnsupportedMediaType,
+            "Invalid" => Reason::Invalid,
+            "TooManyRequests" => Reason::TooManyRequests,
+            "InternalError" => Reason::InternalError,
+            "ServiceUnavailable" => Reason::ServiceUnavailable,
+            "Timeout" => Reason::Timeout,
+            _ => return None,
+        })
+    }
+
+    /// The most fitting reason for an HTTP code without one.
+    pub fn from_code(code: u16) -> Self {
+        match code {
+            400 => Reason::BadRequest,
+            401 => Reason::Unauthorized,
+            403 => Reason::Forbidden,
+            404 => Reason::NotFound,
+            405 => Reason::MethodNotAllowed,
+            406 => Reason::NotAcceptable,
+            409 => Reason::Conflict,
+            410 => Reason::Gone,
+            413 => Reason::RequestEntityTooLarge,
+            415 => Reason::UnsupportedMediaType,
+            422 => Reason::Invalid,
+            429 => Reason::TooManyRequests,
+            503 => Reason::ServiceUnavailable,
+            504 => Reason::Timeout,
+            _ => Reason::InternalError,
+        }
+    }
+
     /// The string clients match on.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -318,6 +363,52 @@ impl ApiError {
             Reason::Timeout,
             "the server was unable to return a response in the time allotted, but may still be processing the request",
         )
+    }
+
+    /// An error answered by another apiserver (the parent), kept as it was: code, reason,
+    /// message, details and causes. A body that is not a Status becomes an error with the code
+    /// and the body's first line as message.
+    pub fn from_status_response(code: u16, body: &[u8]) -> Self {
+        let status: Option<Status> = serde_json::from_slice(body).ok();
+        let reason = status
+            .as_ref()
+            .and_then(|s| s.reason.as_deref())
+            .and_then(Reason::parse)
+            .unwrap_or_else(|| Reason::from_code(code));
+        let message = status
+            .as_ref()
+            .and_then(|s| s.message.clone())
+            .unwrap_or_else(|| {
+                String::from_utf8_lossy(body)
+                    .lines()
+                    .next()
+                    .unwrap_or("the server rejected the request")
+                    .chars()
+                    .take(500)
+                    .collect()
+            });
+        let mut err = Self::new(reason, message);
+        if let Some(details) = status.and_then(|s| s.details) {
+            err.details = Some(Box::new((
+                details.name.unwrap_or_default(),
+                details.group.unwrap_or_default(),
+                details.kind.unwrap_or_default(),
+            )));
+            err.causes = details
+                .causes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| FieldError {
+                    reason: c.reason.unwrap_or_default(),
+                    field: c.field.unwrap_or_default(),
+                    message: c.message.unwrap_or_default(),
+                })
+                .collect();
+            err.retry_after = details
+                .retry_after_seconds
+                .and_then(|s| u32::try_from(s).ok());
+        }
+        err
     }
 
     /// HTTP status of this error.

@@ -1,4 +1,23 @@
-//! `shadow/v1alpha1`: a mirror of every resource kind the parent serves, stored as Manifests.
+//! `shadow/v1alpha1`: a mirror of every resource kind the parent serves, stored as Manifests —
+//! the templates that Subscriptions deploy.
+//!
+//! - [`catalog`]: which resources are mirrored (from the parent's aggregated discovery);
+//! - [`sync`]: keeps that set, the hub's discovery and the OpenAPI documents current as CRDs
+//!   and APIServices come and go on the parent;
+//! - [`handlers`]: the verbs, on Manifests in the reserved namespace ([`store`]);
+//! - [`encode`] and [`table`]: JSON, Table and PartialObjectMetadata output.
+
+pub mod catalog;
+pub mod encode;
+pub mod handlers;
+pub mod parent;
+pub mod patch;
+pub mod store;
+pub mod sync;
+pub mod table;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use futures::future::BoxFuture;
 use http::{Request, Response};
@@ -7,6 +26,8 @@ use crate::body::Body;
 use crate::request_info::RequestInfo;
 use crate::router::GroupHandler;
 use crate::status::ApiError;
+use catalog::ShadowResource;
+use handlers::State;
 
 /// API group (literally `shadow`).
 pub const GROUP: &str = clusternet_apis::known::SHADOW_GROUP;
@@ -15,22 +36,81 @@ pub const VERSION: &str = clusternet_apis::known::SHADOW_VERSION;
 
 /// The group-version before the parent's resources are known.
 pub fn api_group_version() -> clusternet_openapi::ApiGroupVersion {
-    clusternet_openapi::ApiGroupVersion::new(
-        clusternet_openapi::GroupVersion::new(GROUP, VERSION),
-        Vec::new(),
-    )
+    catalog::group_version(&[])
+}
+
+/// The mirrored resources by plural, replaced whole by [`sync`].
+#[derive(Clone, Debug, Default)]
+pub struct Resources {
+    current: Arc<RwLock<Arc<BTreeMap<String, ShadowResource>>>>,
+}
+
+impl Resources {
+    /// The resource for `plural`.
+    pub fn get(&self, plural: &str) -> Option<ShadowResource> {
+        self.current.read().ok()?.get(plural).cloned()
+    }
+
+    /// Replaces the set; returns whether it changed.
+    pub fn set(&self, resources: &[ShadowResource]) -> bool {
+        let next: BTreeMap<String, ShadowResource> = resources
+            .iter()
+            .map(|r| (r.plural.clone(), r.clone()))
+            .collect();
+        let Ok(mut guard) = self.current.write() else {
+            return false;
+        };
+        if **guard == next {
+            return false;
+        }
+        *guard = Arc::new(next);
+        true
+    }
+
+    /// Whether the set has been loaded at least once.
+    pub fn len(&self) -> usize {
+        self.current.read().map(|g| g.len()).unwrap_or(0)
+    }
+
+    /// Whether no resource is mirrored (yet).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The handler of the group.
-#[derive(Debug)]
-pub struct Shadow;
+#[derive(Clone, Debug)]
+pub struct Shadow {
+    state: Arc<State>,
+    resources: Resources,
+}
+
+impl Shadow {
+    /// A handler storing into `reserved_namespace` of `parent`, serving `resources`.
+    pub fn new(parent: kube::Client, reserved_namespace: String, resources: Resources) -> Self {
+        Self {
+            state: Arc::new(State {
+                parent: parent::Parent::new(parent),
+                reserved_namespace,
+            }),
+            resources,
+        }
+    }
+}
 
 impl GroupHandler for Shadow {
     fn handle(
         &self,
-        _req: Request<Body>,
-        _info: RequestInfo,
+        req: Request<Body>,
+        info: RequestInfo,
     ) -> BoxFuture<'static, Result<Response<Body>, ApiError>> {
-        Box::pin(async move { Err(ApiError::path_not_found()) })
+        let state = self.state.clone();
+        let resource = self.resources.get(&info.resource);
+        Box::pin(async move {
+            let Some(resource) = resource else {
+                return Err(handlers::unknown_resource(&info));
+            };
+            handlers::handle(&state, &resource, req, &info).await
+        })
     }
 }

@@ -1,0 +1,283 @@
+//! Keeps the shadow group current: reads the parent's aggregated discovery, selects what to
+//! mirror, and when that changes updates the served set, the hub's discovery and its OpenAPI
+//! documents (built from the parent's own schemas), then touches the `v1alpha1.shadow`
+//! APIService so the aggregator re-reads discovery now rather than at its next 60 s poll.
+//! It re-checks whenever a CRD or an APIService changes on the parent (debounced), and every
+//! five minutes regardless.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use futures::StreamExt;
+use http::Request;
+use http_body_util::BodyExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::watcher;
+use tokio::sync::Notify;
+
+use crate::discovery::Registry;
+use crate::openapi::OpenApi;
+use crate::shadow::Resources;
+use crate::shadow::catalog::{self, ShadowResource};
+
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+/// Annotation on `v1alpha1.shadow` whose change makes the aggregator refresh discovery.
+const HASH_ANNOTATION: &str = "clusternet.io/shadow-resources-hash";
+
+/// The sync loop's state.
+pub struct Sync {
+    client: kube::Client,
+    resources: Resources,
+    registry: Registry,
+    openapi: OpenApi,
+    ready: Arc<AtomicBool>,
+    /// Parsed parent OpenAPI v3 documents by server-relative URL (which carries the hash).
+    v3_cache: HashMap<String, Arc<openapiv3::OpenAPI>>,
+    v2_cache: Option<(String, Arc<serde_json::Value>)>,
+}
+
+impl std::fmt::Debug for Sync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sync").finish_non_exhaustive()
+    }
+}
+
+impl Sync {
+    /// A sync loop for `client`'s cluster.
+    pub fn new(
+        client: kube::Client,
+        resources: Resources,
+        registry: Registry,
+        openapi: OpenApi,
+    ) -> Self {
+        Self {
+            client,
+            resources,
+            registry,
+            openapi,
+            ready: Arc::new(AtomicBool::new(false)),
+            v3_cache: HashMap::new(),
+            v2_cache: None,
+        }
+    }
+
+    /// Becomes true after the first successful sync (a readiness check).
+    pub fn ready_flag(&self) -> Arc<AtomicBool> {
+        self.ready.clone()
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        accept: &str,
+        etag: Option<&str>,
+    ) -> Result<(u16, Bytes, Option<String>)> {
+        let mut builder = Request::get(path).header(http::header::ACCEPT, accept);
+        if let Some(etag) = etag {
+            builder = builder.header(http::header::IF_NONE_MATCH, etag);
+        }
+        let response = self
+            .client
+            .send(builder.body(kube::client::Body::empty())?)
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status().as_u16();
+        let etag = response
+            .headers()
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .context("reading body")?
+            .to_bytes();
+        anyhow::ensure!(
+            status == 200 || status == 304,
+            "GET {path}: {status} {}",
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        );
+        Ok((status, body, etag))
+    }
+
+    /// What the parent serves now, selected for mirroring.
+    async fn discover(&self) -> Result<Vec<ShadowResource>> {
+        let mut groups = Vec::new();
+        for path in ["/api", "/apis"] {
+            let (_, body, _) = self.get(path, AGGREGATED, None).await?;
+            groups.extend(
+                catalog::parse_discovery(&body)
+                    .with_context(|| format!("parsing aggregated discovery of {path}"))?,
+            );
+        }
+        Ok(catalog::select(&groups))
+    }
+
+    /// Rebuilds the OpenAPI documents with the parent's schemas for the mirrored kinds.
+    async fn rebuild_openapi(&mut self, resources: &[ShadowResource]) -> Result<()> {
+        // v3: one document per source group-version, fetched again only when its hash changes.
+        let (_, body, _) = self.get("/openapi/v3", "application/json", None).await?;
+        let discovery: serde_json::Value = serde_json::from_slice(&body)?;
+        let mut wanted: Vec<String> = resources
+            .iter()
+            .map(|r| {
+                if r.group.is_empty() {
+                    format!("api/{}", r.version)
+                } else {
+                    format!("apis/{}/{}", r.group, r.version)
+                }
+            })
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let mut docs = Vec::new();
+        for path in wanted {
+            let Some(url) = discovery["paths"][&path]["serverRelativeURL"].as_str() else {
+                continue;
+            };
+            if let Some(doc) = self.v3_cache.get(url) {
+                docs.push(doc.clone());
+                continue;
+            }
+            let (_, body, _) = self.get(url, "application/json", None).await?;
+            let doc: Arc<openapiv3::OpenAPI> =
+                Arc::new(serde_json::from_slice(&body).with_context(|| format!("parsing {url}"))?);
+            self.v3_cache.insert(url.to_string(), doc.clone());
+            docs.push(doc);
+        }
+        // Forget documents of group-versions no longer current.
+        let keep: Vec<String> = discovery["paths"]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .filter_map(|v| v["serverRelativeURL"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.v3_cache.retain(|url, _| keep.contains(url));
+
+        // v2: one big document, revalidated by ETag.
+        let etag = self.v2_cache.as_ref().map(|(e, _)| e.clone());
+        let (status, body, new_etag) = self
+            .get("/openapi/v2", "application/json", etag.as_deref())
+            .await?;
+        if status == 200 {
+            let doc: serde_json::Value =
+                serde_json::from_slice(&body).context("parsing /openapi/v2")?;
+            self.v2_cache = Some((new_etag.unwrap_or_default(), Arc::new(doc)));
+        }
+
+        let mut v3 = clusternet_openapi::Catalog::new(clusternet_openapi::Dialect::V3)?;
+        for doc in &docs {
+            v3.add_v3(doc)?;
+        }
+        let mut v2 = clusternet_openapi::Catalog::new(clusternet_openapi::Dialect::V2)?;
+        if let Some((_, doc)) = &self.v2_cache {
+            v2.add_json(doc)?;
+        }
+        let served = self.registry.snapshot().served().to_vec();
+        self.openapi.rebuild(&served, &v2, &v3)?;
+        Ok(())
+    }
+
+    async fn touch_apiservice(&self, hash: &str) {
+        let api: Api<APIService> = Api::all(self.client.clone());
+        let patch = serde_json::json!({"metadata": {"annotations": {HASH_ANNOTATION: hash}}});
+        if let Err(err) = api
+            .patch(
+                "v1alpha1.shadow",
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            tracing::debug!(error = %err, "touching APIService v1alpha1.shadow");
+        }
+    }
+
+    /// One pass: discover, and publish if anything changed.
+    async fn once(&mut self) -> Result<()> {
+        let resources = self.discover().await?;
+        let changed = self.resources.set(&resources);
+        if changed || !self.ready.load(Ordering::SeqCst) {
+            self.registry.set(catalog::group_version(&resources));
+            self.rebuild_openapi(&resources).await?;
+            let names: Vec<String> = resources
+                .iter()
+                .map(|r| format!("{}/{}/{}", r.group, r.version, r.plural))
+                .collect();
+            let hash = crate::discovery::hex_digest(names.join(",").as_bytes());
+            self.touch_apiservice(&hash[..16]).await;
+            tracing::info!(
+                resources = resources.len(),
+                "shadow API serves the parent's resources"
+            );
+        }
+        self.ready.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Runs until the process ends.
+    pub async fn run(mut self) {
+        let trigger = Arc::new(Notify::new());
+        spawn_trigger::<CustomResourceDefinition>(self.client.clone(), trigger.clone());
+        spawn_trigger::<APIService>(self.client.clone(), trigger.clone());
+        let mut failures = 0u32;
+        loop {
+            match self.once().await {
+                Ok(()) => failures = 0,
+                Err(err) => {
+                    failures += 1;
+                    tracing::warn!(error = %format!("{err:#}"), "syncing the shadow API with the parent");
+                }
+            }
+            let wait = if failures > 0 {
+                Duration::from_millis(500 * u64::from(failures.min(10)))
+            } else {
+                Duration::from_secs(300)
+            };
+            tokio::select! {
+                _ = trigger.notified() => {
+                    // Debounce bursts (a CRD's creation and establishment, many CRDs at once).
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+fn spawn_trigger<K>(client: kube::Client, trigger: Arc<Notify>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + std::marker::Sync
+        + 'static,
+{
+    tokio::spawn(async move {
+        let mut events = watcher(Api::<K>::all(client), watcher::Config::default()).boxed();
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => trigger.notify_one(),
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::debug!(error = %err, "watching for shadow API changes");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+}
