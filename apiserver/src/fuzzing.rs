@@ -39,6 +39,8 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("runtime: {e}"));
+        // Clients spawn their worker tasks when built: build everything inside the runtime.
+        let _guard = runtime.enter();
         // A front-proxy CA and a client cert of it, as the aggregator has.
         let ca_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
         let mut ca_params =
