@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clusternet_component_base::{client, leader, lifeline, logging};
 
 use crate::options::Options;
-use crate::{registration, status};
+use crate::{credentials, registration, status};
 
 /// Runs the agent.
 pub async fn run(opts: Options) -> Result<()> {
@@ -40,6 +40,16 @@ pub async fn run(opts: Options) -> Result<()> {
     tracing::info!(namespace = %creds.namespace, cluster = %creds.cluster_name, "registered with the parent");
     let parent = creds.client()?;
 
+    tokio::spawn(credentials::run(
+        child.clone(),
+        parent.clone(),
+        credentials::Upload {
+            agent_namespace: opts.leader_elect_resource_namespace.clone(),
+            parent_namespace: creds.namespace.clone(),
+            cluster_id: cluster_id.clone(),
+            apiserver_url: apiserver_url.clone(),
+        },
+    ));
     let settings = status::Settings {
         cluster_id: cluster_id.clone(),
         namespace: creds.namespace.clone(),

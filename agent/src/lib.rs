@@ -3,6 +3,7 @@
 //! to the hub so the child is reachable through the parent.
 
 pub mod app;
+pub mod credentials;
 pub mod options;
 pub mod registration;
 pub mod status;

@@ -12,6 +12,7 @@ use clusternet_component_base::{FeatureGates, GoDuration};
 /// clusternet-agent: runs in each child cluster.
 #[derive(Clone, Debug, Parser)]
 #[command(
+    args_override_self = true,
     name = "clusternet-agent",
     version,
     about = "Clusternet agent: registers this cluster with the parent, reports its status and keeps a tunnel open to the hub"

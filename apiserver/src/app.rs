@@ -93,6 +93,8 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
         proxies::GROUP.to_string(),
         Arc::new(proxies::Proxies::new(
             opts.feature_gates.enabled("SocketConnection"),
+            Some(proxies::clusters::Clusters::start(parent.clone())),
+            None,
         )),
     );
     let shadow_resources = shadow::Resources::default();

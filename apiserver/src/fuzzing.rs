@@ -83,7 +83,10 @@ fn harness() -> &'static Harness {
             .rebuild_builtin(&groups)
             .unwrap_or_else(|e| panic!("{e}"));
         let mut handlers: HashMap<String, Arc<dyn GroupHandler>> = HashMap::new();
-        handlers.insert(proxies::GROUP.into(), Arc::new(proxies::Proxies::new(true)));
+        handlers.insert(
+            proxies::GROUP.into(),
+            Arc::new(proxies::Proxies::new(true, None, None)),
+        );
         // The shadow group with no mirrored resources: its requests stop at "not found"
         // without needing a parent.
         let parent = kube::Client::new(

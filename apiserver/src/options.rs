@@ -10,6 +10,7 @@ use clusternet_component_base::{FeatureGates, GoDuration};
 /// clusternet-hub: Clusternet's aggregated apiserver.
 #[derive(Clone, Debug, Parser)]
 #[command(
+    args_override_self = true,
     name = "clusternet-hub",
     version,
     about = "Clusternet hub: serves proxies.clusternet.io (child-cluster tunnels) and shadow APIs as an aggregated apiserver"

@@ -9,6 +9,7 @@ use clusternet_component_base::{FeatureGates, GoDuration};
 /// clusternet-controller-manager: runs on the parent.
 #[derive(Clone, Debug, Parser)]
 #[command(
+    args_override_self = true,
     name = "clusternet-controller-manager",
     version,
     about = "Clusternet controller manager: approves cluster registrations, tracks cluster health, deploys applications"

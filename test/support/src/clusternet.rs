@@ -89,12 +89,10 @@ impl Component {
         }
     }
 
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        match &mut self.child {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => process::alive(self.pid),
-        }
+    /// Whether the process is still running (an exited child not yet reaped is a zombie,
+    /// which does not count).
+    pub fn is_running(&self) -> bool {
+        process::alive(self.pid)
     }
 
     /// Stops the process as Kubernetes stops a pod: SIGTERM, then SIGKILL if it has not
@@ -265,7 +263,7 @@ pub async fn start_hub(
         "-v=2".into(),
     ];
     args.extend(options.extra_args);
-    let mut hub = Component::start(
+    let hub = Component::start(
         dir,
         "clusternet-hub",
         &paths::cargo_bin("clusternet-hub")?,
@@ -521,4 +519,236 @@ pub async fn install_agent(
         &args,
         mode,
     )
+}
+
+/// Options of an [`Environment`].
+#[derive(Clone, Debug)]
+pub struct EnvOptions {
+    /// Feature gates of the agents.
+    pub agent_gates: String,
+    /// Extra agent flags.
+    pub agent_args: Vec<String>,
+    /// Extra controller-manager flags.
+    pub controller_manager_args: Vec<String>,
+    /// Bind `clusternet:system:socketsproxy` as Go Clusternet does (to everyone).
+    pub open_socketsproxy: bool,
+}
+
+impl Default for EnvOptions {
+    fn default() -> Self {
+        Self {
+            agent_gates: "SocketConnection=true,AppPusher=true".into(),
+            agent_args: Vec::new(),
+            controller_manager_args: Vec::new(),
+            open_socketsproxy: true,
+        }
+    }
+}
+
+/// A parent with the hub and the controller-manager, and children with agents, all registered
+/// and Ready — the whole of Clusternet on real control planes, owned by the caller.
+pub struct Environment {
+    /// The parent.
+    pub parent: ControlPlane,
+    /// The children (`child1`, `child2`, …).
+    pub children: Vec<ControlPlane>,
+    /// The hub.
+    pub hub: Hub,
+    /// The controller-manager.
+    pub controller_manager: Component,
+    /// One agent per child.
+    pub agents: Vec<Component>,
+    /// The bootstrap token the agents registered with.
+    pub token: BootstrapToken,
+    /// Scratch space (component logs, kubeconfigs).
+    pub dir: tempfile::TempDir,
+    options: EnvOptions,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Environment")
+            .field("children", &self.children.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Environment {
+    /// Starts everything and waits until every child is Ready.
+    pub async fn start(children: usize, options: EnvOptions) -> Result<Self> {
+        let mut names = vec!["parent".to_string()];
+        names.extend((1..=children).map(|i| format!("child{i}")));
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut planes = ControlPlane::start_all(&refs).await?;
+        let parent = planes.remove(0);
+        let dir = paths::scratch_dir("env")?;
+        install_crds(&parent).await?;
+        apply_deploy(&parent, "hub/40-bootstrap-rbac.yaml").await?;
+        let token = prepare_parent(&parent).await?;
+        let hub = install_hub(
+            &parent,
+            &dir.path().join("hub"),
+            Mode::Owned,
+            Default::default(),
+        )
+        .await?;
+        if options.open_socketsproxy {
+            apply_deploy(&parent, "hub/50-socketsproxy-rbac.yaml").await?;
+        }
+        let controller_manager = install_controller_manager(
+            &parent,
+            &dir.path().join("controller-manager"),
+            Mode::Owned,
+            &options.controller_manager_args,
+        )
+        .await?;
+        let mut env = Self {
+            parent,
+            children: planes,
+            hub,
+            controller_manager,
+            agents: Vec::new(),
+            token,
+            dir,
+            options,
+        };
+        for i in 0..env.children.len() {
+            let agent = env.start_agent(i).await?;
+            env.agents.push(agent);
+        }
+        let ready = {
+            let wait = env.wait_ready(Duration::from_secs(60));
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    result = &mut wait => break result,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                        if let Some(dead) = env.agents.iter().chain(std::iter::once(&env.controller_manager)).find(|c| !c.is_running()) {
+                            break Err(anyhow::anyhow!("{} exited", dead.name));
+                        }
+                    }
+                }
+            }
+        };
+        if let Err(err) = ready {
+            return Err(err.context(env.logs()));
+        }
+        Ok(env)
+    }
+
+    /// The last lines of every component's log (for error reports).
+    pub fn logs(&self) -> String {
+        let mut out = String::from("component logs:");
+        for c in std::iter::once(&self.hub.process)
+            .chain(std::iter::once(&self.controller_manager))
+            .chain(self.agents.iter())
+        {
+            out.push_str(&format!(
+                "\n--- {} ({})\n{}",
+                c.name,
+                c.log.display(),
+                c.log_tail(15)
+            ));
+        }
+        out
+    }
+
+    /// Starts (or restarts) the agent of child `i`.
+    pub async fn start_agent(&self, i: usize) -> Result<Component> {
+        let child = &self.children[i];
+        let mut args = vec![format!("--feature-gates={}", self.options.agent_gates)];
+        args.extend(self.options.agent_args.iter().cloned());
+        install_agent(
+            child,
+            &self.parent,
+            &self.token,
+            &self.dir.path().join(format!("agent-{}", child.name())),
+            Mode::Owned,
+            &args,
+        )
+        .await
+    }
+
+    /// Waits until every child's ManagedCluster is Ready.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let want = self.children.len();
+        wait_for("every child cluster Ready", timeout, Duration::from_millis(100), || async {
+            let out = self
+                .parent
+                .kubectl(["get", "mcls", "-A", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}"])
+                .await?;
+            Ok((out.lines().filter(|l| *l == "True").count() == want).then_some(()))
+        })
+        .await
+    }
+
+    /// The cluster ID of child `i` (its agent's Lease UID).
+    pub async fn cluster_id(&self, i: usize) -> Result<String> {
+        let child = &self.children[i];
+        let id = child
+            .kubectl([
+                "get",
+                "lease",
+                "clusternet-agent",
+                "-n",
+                "clusternet-system",
+                "-o",
+                "jsonpath={.metadata.uid}",
+            ])
+            .await?;
+        anyhow::ensure!(!id.is_empty(), "no agent lease in {}", child.name());
+        Ok(id)
+    }
+
+    /// `https://<parent>/apis/proxies.clusternet.io/v1alpha1/sockets/<id>/proxy/direct`.
+    pub async fn proxy_url(&self, i: usize) -> Result<String> {
+        Ok(format!(
+            "{}/apis/proxies.clusternet.io/v1alpha1/sockets/{}/proxy/direct",
+            self.parent.server(),
+            self.cluster_id(i).await?
+        ))
+    }
+
+    /// A token of a new ServiceAccount `name` in child `i` bound to ClusterRole `cluster_role`
+    /// (cluster-wide) — a child credential a user would hold.
+    pub async fn child_token(&self, i: usize, name: &str, cluster_role: &str) -> Result<String> {
+        let child = &self.children[i];
+        child
+            .kubectl(["create", "serviceaccount", name, "-n", "default"])
+            .await?;
+        child
+            .kubectl([
+                "create",
+                "clusterrolebinding",
+                &format!("{name}-{cluster_role}"),
+                &format!("--clusterrole={cluster_role}"),
+                &format!("--serviceaccount=default:{name}"),
+            ])
+            .await?;
+        Ok(child
+            .kubectl(["create", "token", name, "-n", "default", "--duration=2h"])
+            .await?
+            .trim()
+            .to_string())
+    }
+
+    /// A kubeconfig for child `i` through the parent, written as Clusternet documents it
+    /// (anonymous to the parent, impersonating `clusternet` with the child token as extra).
+    pub async fn child_kubeconfig_with_token(
+        &self,
+        i: usize,
+        token: &str,
+        file: &str,
+    ) -> Result<PathBuf> {
+        let path = self.dir.path().join(file);
+        let config = json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "child", "cluster": {"server": self.proxy_url(i).await?, "certificate-authority": self.parent.pki("ca.crt")}}],
+            "users": [{"name": "child", "user": {"username": "system:anonymous", "as": "clusternet", "as-user-extra": {"clusternet-token": [token]}}}],
+            "contexts": [{"name": "child", "context": {"cluster": "child", "user": "child"}}],
+            "current-context": "child",
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
+        Ok(path)
+    }
 }

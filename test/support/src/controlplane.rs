@@ -51,23 +51,32 @@ impl ControlPlane {
 
     /// Starts several control planes in parallel and waits until all are ready.
     pub async fn start_many<const N: usize>(names: [&str; N]) -> Result<[Self; N]> {
+        Self::start_all(&names)
+            .await?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("started a different number of control planes"))
+    }
+
+    /// Starts control planes named `names` in parallel and waits until all are ready.
+    pub async fn start_all(names: &[&str]) -> Result<Vec<Self>> {
         install_crypto_provider();
-        let mut pending = Vec::with_capacity(N);
-        for name in names {
+        let n = names.len();
+        let mut pending = Vec::with_capacity(n);
+        for &name in names {
             let scratch = paths::scratch_dir(&format!("cp-{name}"))?;
             let dir = scratch.path().to_path_buf();
             let child = spawn_owned(name, &dir)?;
             pending.push((name.to_string(), dir, scratch, child));
         }
         // Read each one's "ready" line on a blocking thread; all start concurrently.
-        let mut waits = Vec::with_capacity(N);
+        let mut waits = Vec::with_capacity(n);
         for (name, dir, scratch, mut child) in pending {
             let stdout = child.stdout.take().context("controlplane stdout")?;
             let log = dir.join("kube-apiserver.log");
             let wait = tokio::task::spawn_blocking(move || wait_ready_line(stdout, &log));
             waits.push((name, dir, scratch, child, wait));
         }
-        let mut started = Vec::with_capacity(N);
+        let mut started = Vec::with_capacity(n);
         let mut first_err = None;
         for (name, dir, scratch, child, wait) in waits {
             // Own the process before checking the result, so a failure still cleans up.
@@ -111,9 +120,7 @@ impl ControlPlane {
         for cp in &started {
             cp.wait_healthy().await?;
         }
-        started
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("started a different number of control planes"))
+        Ok(started)
     }
 
     /// Starts a control plane that outlives this process (for `make up`), in `dir`, reusing
