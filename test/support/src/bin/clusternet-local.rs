@@ -138,6 +138,43 @@ async fn up(children: usize) -> Result<()> {
         }
     }
 
+    println!("==> starting clusternet-controller-manager and an agent in each child");
+    clusternet::apply_deploy(parent, "hub/40-bootstrap-rbac.yaml").await?;
+    clusternet::apply_deploy(parent, "hub/50-socketsproxy-rbac.yaml").await?;
+    let token = bootstrap_token(parent).await?;
+    let parent_dir = local_dir().join("parent");
+    if process::running_pid(&parent_dir.join("clusternet-controller-manager.pid")).is_none() {
+        clusternet::install_controller_manager(parent, &parent_dir, Mode::Detached, &[]).await?;
+    }
+    for child in &planes[1..] {
+        let dir = local_dir().join(child.name());
+        if process::running_pid(&dir.join("clusternet-agent.pid")).is_none() {
+            clusternet::install_agent(child, parent, &token, &dir, Mode::Detached, &[]).await?;
+        }
+    }
+    let t = Instant::now();
+    let rows = clusternet_test_support::wait_for(
+        "every child cluster Ready",
+        std::time::Duration::from_secs(120),
+        std::time::Duration::from_millis(200),
+        || async {
+            let out = parent.kubectl(["get", "mcls", "-A"]).await?;
+            let ready = out
+                .lines()
+                .skip(1)
+                .filter(|l| l.split_whitespace().nth(5) == Some("True"))
+                .count();
+            Ok((ready == planes.len() - 1).then_some(out))
+        },
+    )
+    .await?;
+    println!(
+        "    all {} children registered and Ready ({:.1}s)",
+        planes.len() - 1,
+        t.elapsed().as_secs_f64()
+    );
+    print!("{rows}");
+
     let rel = |p: &std::path::Path| {
         p.strip_prefix(paths::workspace_root())
             .map(|p| p.to_path_buf())
@@ -159,18 +196,47 @@ async fn up(children: usize) -> Result<()> {
     println!();
     println!("Try:");
     println!("  export PATH=$PWD/_output/bin:$PATH   # kubectl of the same version");
-    println!(
-        "  kubectl --kubeconfig {} get crd",
-        rel(parent.kubeconfig()).display()
-    );
+    println!("  export KUBECONFIG={}", rel(parent.kubeconfig()).display());
+    println!("  kubectl get mcls -A                  # the registered child clusters");
+    println!("  kubectl api-resources --api-group=shadow");
     if let Some(child) = planes.get(1) {
         println!(
-            "  kubectl --kubeconfig {} get ns",
+            "  kubectl --kubeconfig {} get ns   # a child, directly",
             rel(child.kubeconfig()).display()
         );
     }
     println!("  make down                            # stop everything");
     Ok(())
+}
+
+/// The bootstrap token `up` created earlier (kept in `_output/local/parent/bootstrap-token`), or
+/// a new one.
+async fn bootstrap_token(parent: &ControlPlane) -> Result<clusternet::BootstrapToken> {
+    let file = local_dir().join("parent").join("bootstrap-token");
+    if let Ok(token) = std::fs::read_to_string(&file) {
+        let token = token.trim().to_string();
+        let id = token.split('.').next().unwrap_or_default().to_string();
+        let exists = parent
+            .kubectl_cmd()
+            .output(
+                [
+                    "get",
+                    "secret",
+                    &format!("bootstrap-token-{id}"),
+                    "-n",
+                    "kube-system",
+                ],
+                None,
+            )
+            .await?
+            .success;
+        if exists {
+            return Ok(clusternet::BootstrapToken { token, id });
+        }
+    }
+    let token = clusternet::prepare_parent(parent).await?;
+    std::fs::write(&file, &token.token)?;
+    Ok(token)
 }
 
 fn down() -> Result<()> {
