@@ -3,7 +3,7 @@
 //!
 //! | Kind | Convertor |
 //! |---|---|
-//! | built-in kinds with a registered printer (Pod, Deployment, Service, … see [`crate::builtin`]) | the ported printer, wide columns included |
+//! | built-in kinds with a registered printer (Pod, Deployment, Service, …) | the ported `pkg/printers/internalversion` printer, wide columns included |
 //! | `apiregistration.k8s.io` APIService | kube-aggregator's (Name, Service, Available, Age) |
 //! | custom resources | [`crate::crd`] over the version's `additionalPrinterColumns` |
 //! | everything else (Role, ClusterRole, LimitRange, CSIStorageCapacity, CustomResourceDefinition, unknown kinds) | the default convertor (Name, Created At) |

@@ -370,7 +370,7 @@ impl Parser<'_> {
                 }
             } else if idx == 1 {
                 params[idx].known = true;
-                params[idx].value = params[0].value + 1;
+                params[idx].value = params[0].value.saturating_add(1);
                 params[idx].derived = true;
             } else {
                 params[idx].known = false;
@@ -400,11 +400,7 @@ impl Parser<'_> {
                         end = true;
                     }
                 }
-                Some(')') => {
-                    if begin == end {
-                        break;
-                    }
-                }
+                Some(')') if begin == end => break,
                 _ => {}
             }
         }
@@ -441,11 +437,7 @@ impl Parser<'_> {
         loop {
             match self.next() {
                 None | Some('\n') => return err("unterminated quoted string"),
-                Some(c) if c == end => {
-                    if self.byte_before_last() != Some(b'\\') {
-                        break;
-                    }
-                }
+                Some(c) if c == end && self.byte_before_last() != Some(b'\\') => break,
                 _ => {}
             }
         }
@@ -648,10 +640,10 @@ fn is_nil(v: &PathValue<'_>) -> bool {
 fn eval_field<'a>(input: &[PathValue<'a>], field: &str) -> Vals<'a> {
     let mut out = Vec::new();
     for v in input {
-        if let PathValue::Json(Value::Object(m)) = v {
-            if let Some(found) = m.get(field) {
-                out.push(PathValue::Json(found));
-            }
+        if let PathValue::Json(Value::Object(m)) = v
+            && let Some(found) = m.get(field)
+        {
+            out.push(PathValue::Json(found));
         }
     }
     out
@@ -675,13 +667,13 @@ fn eval_array<'a>(
             params[0].value = 0;
         }
         if params[0].value < 0 {
-            params[0].value += len;
+            params[0].value = params[0].value.saturating_add(len);
         }
         if !params[1].known {
             params[1].value = len;
         }
         if params[1].value < 0 || (params[1].value == 0 && params[1].derived) {
-            params[1].value += len;
+            params[1].value = params[1].value.saturating_add(len);
         }
         if params[1].value != params[0].value {
             if params[0].value >= len || params[0].value < 0 {
@@ -693,7 +685,7 @@ fn eval_array<'a>(
             if params[1].value > len || params[1].value < 0 {
                 return err(format!(
                     "array index out of bounds: index {}, length {len}",
-                    params[1].value - 1
+                    params[1].value.saturating_sub(1)
                 ));
             }
             if params[0].value > params[1].value {

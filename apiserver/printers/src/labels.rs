@@ -168,10 +168,10 @@ fn validate_key(key: &str) -> Result<(), String> {
     if key.matches('/').count() > 1 {
         return Err(format!("invalid label key {key:?}"));
     }
-    if let Some(p) = prefix {
-        if p.is_empty() || p.len() > 253 || !is_dns1123_subdomain(p) {
-            return Err(format!("invalid label key {key:?}"));
-        }
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !is_dns1123_subdomain(p))
+    {
+        return Err(format!("invalid label key {key:?}"));
     }
     if name.is_empty() || name.len() > 63 || !is_qualified_name_part(name) {
         return Err(format!("invalid label key {key:?}"));

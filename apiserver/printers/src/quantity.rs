@@ -66,9 +66,12 @@ fn parse_and_format(s: &str) -> Option<String> {
     // Round up (away from zero) to nano precision.
     if scale < -9 {
         let drop = (-9 - scale) as u32;
-        let div = 10i128.checked_pow(drop)?;
-        let q = mantissa / div;
-        mantissa = if mantissa % div != 0 { q + 1 } else { q };
+        mantissa = match 10i128.checked_pow(drop) {
+            Some(div) if mantissa % div != 0 => mantissa / div + 1,
+            Some(div) => mantissa / div,
+            // More than 38 digits below a nano: a non-zero value rounds up to 1n.
+            None => i128::from(mantissa != 0),
+        };
         scale = -9;
     }
     if mantissa == 0 {
@@ -312,6 +315,8 @@ mod tests {
             ("0.001Ki", "1024m"),
             ("123456789012345678901234", "123456789012345678901234"),
             ("1e-12", "1e-9"),
+            ("1e-100", "1e-9"),
+            ("0.5e-99", "1e-9"),
             ("5Gi", "5Gi"),
             ("1024Mi", "1Gi"),
             ("1025Mi", "1025Mi"),

@@ -5,10 +5,10 @@
 //! does for the negotiated group version (`meta.k8s.io/v1` or `v1beta1`) and `includeObject`:
 //!
 //! * `Object` — the object itself;
-//! * `Metadata` (the default, also used for any object carrying the
-//!   `k8s.io/initial-events-end: "true"` bookmark annotation) — a `PartialObjectMetadata` of the
-//!   table's group version holding the object's `metadata`;
-//! * `None` — `null`.
+//! * `Metadata` (the default) — a `PartialObjectMetadata` of the table's group version holding
+//!   the object's `metadata`;
+//! * `None` — `null`, except for an object carrying the `k8s.io/initial-events-end: "true"`
+//!   bookmark annotation, which gets its `PartialObjectMetadata`.
 //!
 //! Empty fields follow Go's JSON encoding of `metav1.Table`: `columnDefinitions` is `null` when
 //! headers are suppressed, `rows` is `null` only for the default convertor on an empty list,
@@ -131,6 +131,21 @@ pub enum TableVersion {
 }
 
 impl TableVersion {
+    /// The version named by the `v=` parameter of an `as=Table;g=meta.k8s.io` media type.
+    ///
+    /// ```
+    /// use clusternet_printers::TableVersion;
+    /// assert_eq!(TableVersion::from_param("v1beta1"), Some(TableVersion::V1Beta1));
+    /// assert_eq!(TableVersion::from_param("v2"), None);
+    /// ```
+    pub fn from_param(v: &str) -> Option<Self> {
+        match v {
+            "v1" => Some(TableVersion::V1),
+            "v1beta1" => Some(TableVersion::V1Beta1),
+            _ => None,
+        }
+    }
+
     /// The `apiVersion` string.
     pub fn api_version(self) -> &'static str {
         match self {
@@ -161,6 +176,11 @@ impl IncludeObject {
     /// assert_eq!(IncludeObject::from_query(Some("Object")).unwrap(), IncludeObject::Object);
     /// let err = IncludeObject::from_query(Some("all")).unwrap_err();
     /// assert_eq!(err.http_status(), 400);
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "Unable to convert to Table as requested: includeObject: Invalid value: \"all\": \
+    ///      must be 'Metadata', 'Object', 'None', or empty"
+    /// );
     /// ```
     pub fn from_query(value: Option<&str>) -> Result<Self, Error> {
         match value.unwrap_or("") {
@@ -249,8 +269,9 @@ fn row_object(object: &Value, version: TableVersion, include: IncludeObject) -> 
         .and_then(|a| a.get(INITIAL_EVENTS_END))
         .and_then(Value::as_str)
         == Some("true");
+    // asTable checks `Object` first; the bookmark annotation only overrides `None`.
     match include {
-        IncludeObject::Object if !bookmark_end => object.clone(),
+        IncludeObject::Object => object.clone(),
         IncludeObject::None if !bookmark_end => Value::Null,
         _ => partial_object_metadata(object, version),
     }

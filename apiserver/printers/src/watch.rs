@@ -4,8 +4,8 @@
 //! options; column definitions are sent only with the first event (every later event is
 //! encoded with `NoHeaders`, so its `columnDefinitions` is `null`). `metav1.Status` objects
 //! (`ERROR` events) pass through unchanged but still count as the first event. Bookmarks are
-//! converted like any object; their row's `object` is a `PartialObjectMetadata` when they carry
-//! the `k8s.io/initial-events-end` annotation, whatever `includeObject` says.
+//! converted like any object (a row of empty cells); with `includeObject=None` the row of the
+//! bookmark ending a watch-list's initial events still carries its `PartialObjectMetadata`.
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};

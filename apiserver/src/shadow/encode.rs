@@ -1,34 +1,15 @@
 //! Rendering shadow objects in the representation the client negotiated: the objects as JSON, a
-//! server-side `meta.k8s.io` Table (kubectl get), or `PartialObjectMetadata(List)` (metadata
-//! informers of kube-controller-manager) — for one object, a list, and each watch event.
+//! server-side `meta.k8s.io` Table with the columns kube-apiserver prints for the kind (kubectl
+//! get, also for each watch event), or `PartialObjectMetadata(List)` (metadata informers of
+//! kube-controller-manager).
 
+use clusternet_printers::{
+    IncludeObject, ListMeta, TableConvertor, TableInput, TableOptions, WatchTableEncoder,
+};
 use serde_json::{Value, json};
 
-use crate::negotiate::ObjectFormat;
+use crate::negotiate::{ObjectFormat, TableVersion};
 use crate::shadow::catalog::ShadowResource;
-use crate::shadow::table;
-
-/// `includeObject` of a Table request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IncludeObject {
-    /// No object in rows.
-    None,
-    /// PartialObjectMetadata in rows (the default).
-    Metadata,
-    /// The whole object in rows.
-    Object,
-}
-
-impl IncludeObject {
-    /// From the query parameter.
-    pub fn parse(value: Option<&str>) -> Self {
-        match value {
-            Some("None") => IncludeObject::None,
-            Some("Object") => IncludeObject::Object,
-            _ => IncludeObject::Metadata,
-        }
-    }
-}
 
 /// How one response is rendered.
 #[derive(Clone, Debug)]
@@ -37,7 +18,9 @@ pub struct Rendering<'a> {
     pub format: ObjectFormat,
     /// The resource.
     pub resource: &'a ShadowResource,
-    /// Table rows' object.
+    /// Its Table columns.
+    pub table: &'a TableConvertor,
+    /// `includeObject` of Table requests.
     pub include_object: IncludeObject,
 }
 
@@ -45,56 +28,26 @@ fn partial_metadata(object: &Value, version: &str) -> Value {
     json!({"kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": object["metadata"].clone()})
 }
 
+fn table_options(version: TableVersion, include_object: IncludeObject) -> TableOptions {
+    let version =
+        clusternet_printers::TableVersion::from_param(version.as_str()).unwrap_or_default();
+    TableOptions {
+        version,
+        include_object,
+        no_headers: false,
+    }
+}
+
 impl Rendering<'_> {
-    fn row_object(&self, object: &Value) -> Value {
-        match self.include_object {
-            IncludeObject::None => Value::Null,
-            IncludeObject::Metadata => partial_metadata(object, "v1"),
-            IncludeObject::Object => object.clone(),
-        }
-    }
-
-    fn table(
-        &self,
-        objects: &[Value],
-        list_meta: Value,
-        with_columns: bool,
-        version: &str,
-    ) -> Value {
-        let (columns, rows) = table::render(self.resource, objects);
-        let mut t = json!({
-            "kind": "Table",
-            "apiVersion": format!("meta.k8s.io/{version}"),
-            "metadata": list_meta,
-            "columnDefinitions": if with_columns { Value::Array(columns) } else { json!([]) },
-            "rows": rows.into_iter().zip(objects).map(|(cells, o)| {
-                let mut row = json!({"cells": cells});
-                let obj = self.row_object(o);
-                if !obj.is_null() {
-                    row["object"] = obj;
-                }
-                row
-            }).collect::<Vec<_>>(),
-        });
-        if !with_columns && let Some(map) = t.as_object_mut() {
-            map.remove("columnDefinitions");
-        }
-        t
-    }
-
     /// One object.
     pub fn object(&self, object: &Value) -> Value {
         match self.format {
             ObjectFormat::Json => object.clone(),
-            ObjectFormat::Table(v) => {
-                let rv = object["metadata"]["resourceVersion"].clone();
-                self.table(
-                    std::slice::from_ref(object),
-                    json!({"resourceVersion": rv}),
-                    true,
-                    v.as_str(),
-                )
-            }
+            ObjectFormat::Table(v) => self.table.table(
+                TableInput::Object(object),
+                &table_options(v, self.include_object),
+                jiff::Timestamp::now(),
+            ),
             ObjectFormat::Metadata(v) => partial_metadata(object, v.as_str()),
         }
     }
@@ -108,7 +61,17 @@ impl Rendering<'_> {
                 "metadata": list_meta,
                 "items": items,
             }),
-            ObjectFormat::Table(v) => self.table(&items, list_meta, true, v.as_str()),
+            ObjectFormat::Table(v) => {
+                let meta = ListMeta::from_json(Some(&list_meta));
+                self.table.table(
+                    TableInput::Items {
+                        items: &items,
+                        list_meta: &meta,
+                    },
+                    &table_options(v, self.include_object),
+                    jiff::Timestamp::now(),
+                )
+            }
             ObjectFormat::Metadata(v) => json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": format!("meta.k8s.io/{}", v.as_str()),
@@ -118,20 +81,38 @@ impl Rendering<'_> {
         }
     }
 
-    /// A watch event's object; tables carry column definitions only in the first event, as
-    /// kube-apiserver sends them.
-    pub fn event_object(&self, object: &Value, first: bool) -> Value {
+    /// An encoder of watch events for one watch request.
+    pub fn watch_encoder(&self) -> EventEncoder {
         match self.format {
-            ObjectFormat::Table(v) => {
-                let rv = object["metadata"]["resourceVersion"].clone();
-                self.table(
-                    std::slice::from_ref(object),
-                    json!({"resourceVersion": rv}),
-                    first,
-                    v.as_str(),
-                )
-            }
-            _ => self.object(object),
+            ObjectFormat::Table(v) => EventEncoder::Table(Box::new(WatchTableEncoder::new(
+                self.table.clone(),
+                table_options(v, self.include_object),
+            ))),
+            ObjectFormat::Metadata(v) => EventEncoder::Metadata(v),
+            ObjectFormat::Json => EventEncoder::Json,
+        }
+    }
+}
+
+/// Renders the objects of one watch stream's events (Tables carry column definitions only in
+/// the first event, as kube-apiserver sends them).
+pub enum EventEncoder {
+    /// Objects as they are.
+    Json,
+    /// One-row Tables.
+    Table(Box<WatchTableEncoder>),
+    /// PartialObjectMetadata.
+    Metadata(TableVersion),
+}
+
+impl EventEncoder {
+    /// The rendered object of one event (Status objects of ERROR events pass through).
+    pub fn object(&mut self, object: &Value) -> Value {
+        match self {
+            EventEncoder::Json => object.clone(),
+            EventEncoder::Table(encoder) => encoder.object(object, jiff::Timestamp::now()),
+            EventEncoder::Metadata(_) if object["kind"] == "Status" => object.clone(),
+            EventEncoder::Metadata(v) => partial_metadata(object, v.as_str()),
         }
     }
 }

@@ -18,10 +18,11 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use crate::body::{self, Body};
-use crate::negotiate::{ObjectFormat, object_format};
+use crate::negotiate::object_format;
 use crate::request_info::{RequestInfo, query_pairs};
+use crate::shadow::Mirrored;
 use crate::shadow::catalog::ShadowResource;
-use crate::shadow::encode::{IncludeObject, Rendering};
+use crate::shadow::encode::Rendering;
 use crate::shadow::parent::Parent;
 use crate::shadow::store;
 use crate::status::{ApiError, GroupResource};
@@ -193,10 +194,11 @@ fn respond(
 /// Handles one shadow request for `resource`.
 pub async fn handle(
     state: &State,
-    resource: &ShadowResource,
+    mirrored: &Mirrored,
     req: Request<Body>,
     info: &RequestInfo,
 ) -> Result<Response<Body>, ApiError> {
+    let resource = &mirrored.resource;
     let query: Vec<(String, String)> = query_pairs(req.uri().query().unwrap_or("")).collect();
     let call = Call {
         state,
@@ -217,10 +219,14 @@ pub async fn handle(
         .to_string();
     let list = matches!(info.verb.as_str(), "list" | "watch" | "deletecollection");
     let format = object_format(accept.as_deref(), list)?;
+    let include_object =
+        clusternet_printers::IncludeObject::from_query(call.param("includeObject"))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let rendering = Rendering {
         format,
         resource,
-        include_object: IncludeObject::parse(call.param("includeObject")),
+        table: &mirrored.table,
+        include_object,
     };
     if !resource.namespaced && !info.namespace.is_empty() {
         return Err(ApiError::path_not_found());
@@ -230,7 +236,7 @@ pub async fn handle(
         ("get", "" | "status") => get(&call, &rendering).await,
         ("get", "scale") if resource.scale => get_scale(&call).await,
         ("list", "") => list_objects(&call, &rendering).await,
-        ("watch", "") => watch(&call, rendering.format).await,
+        ("watch", "") => watch(&call, &rendering).await,
         ("create", "") => {
             let body = read_object(req, &content_type).await?;
             create(&call, &rendering, body).await
@@ -502,21 +508,15 @@ async fn list_objects(
     )
 }
 
-async fn watch(call: &Call<'_>, format: ObjectFormat) -> Result<Response<Body>, ApiError> {
+async fn watch(call: &Call<'_>, rendering: &Rendering<'_>) -> Result<Response<Body>, ApiError> {
     let path = format!("{}?{}", call.manifests_path(), call.list_query(true)?);
     let upstream = call.state.parent.stream(&path).await?;
     let resource = call.resource.clone();
-    let include = IncludeObject::parse(call.param("includeObject"));
+    let mut encoder = rendering.watch_encoder();
     let (tx, rx) =
         tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, body::BodyError>>(16);
     tokio::spawn(async move {
-        let rendering = Rendering {
-            format,
-            resource: &resource,
-            include_object: include,
-        };
         let mut lines = LineStream::new(upstream);
-        let mut first = true;
         while let Some(line) = lines.next().await {
             let line = match line {
                 Ok(l) => l,
@@ -531,10 +531,7 @@ async fn watch(call: &Call<'_>, format: ObjectFormat) -> Result<Response<Body>, 
             let kind = event["type"].as_str().unwrap_or_default().to_string();
             let object = match kind.as_str() {
                 "ADDED" | "MODIFIED" | "DELETED" => {
-                    let object = store::from_manifest(&event["object"]);
-                    let rendered = rendering.event_object(&object, first);
-                    first = false;
-                    rendered
+                    encoder.object(&store::from_manifest(&event["object"]))
                 }
                 // A bookmark of our kind, carrying the Manifest's resourceVersion (and the
                 // initial-events-end annotation of watch-list).
@@ -544,12 +541,9 @@ async fn watch(call: &Call<'_>, format: ObjectFormat) -> Result<Response<Body>, 
                     if meta["annotations"].is_object() {
                         bookmark["metadata"]["annotations"] = meta["annotations"].clone();
                     }
-                    if let ObjectFormat::Metadata(v) = format {
-                        bookmark = json!({"kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{}", v.as_str()), "metadata": bookmark["metadata"].clone()});
-                    }
-                    bookmark
+                    encoder.object(&bookmark)
                 }
-                _ => event["object"].take(),
+                _ => encoder.object(&event["object"].take()),
             };
             let mut out =
                 serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();

@@ -5,7 +5,8 @@
 //! - [`sync`]: keeps that set, the hub's discovery and the OpenAPI documents current as CRDs
 //!   and APIServices come and go on the parent;
 //! - [`handlers`]: the verbs, on Manifests in the reserved namespace ([`store`]);
-//! - [`encode`] and [`table`]: JSON, Table and PartialObjectMetadata output.
+//! - [`encode`]: JSON, Table (kube-apiserver's printers, `clusternet-printers`) and
+//!   PartialObjectMetadata output.
 
 pub mod catalog;
 pub mod encode;
@@ -14,7 +15,6 @@ pub mod parent;
 pub mod patch;
 pub mod store;
 pub mod sync;
-pub mod table;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -27,6 +27,7 @@ use crate::request_info::RequestInfo;
 use crate::router::GroupHandler;
 use crate::status::ApiError;
 use catalog::ShadowResource;
+use clusternet_printers::TableConvertor;
 use handlers::State;
 
 /// API group (literally `shadow`).
@@ -39,32 +40,44 @@ pub fn api_group_version() -> clusternet_openapi::ApiGroupVersion {
     catalog::group_version(&[])
 }
 
+/// A mirrored resource and how its objects print as a Table.
+#[derive(Clone, Debug)]
+pub struct Mirrored {
+    /// The resource.
+    pub resource: ShadowResource,
+    /// Its columns: the parent's printer for built-in kinds, the CRD's printer columns for
+    /// custom resources, else NAME / CREATED AT.
+    pub table: TableConvertor,
+}
+
 /// The mirrored resources by plural, replaced whole by [`sync`].
 #[derive(Clone, Debug, Default)]
 pub struct Resources {
-    current: Arc<RwLock<Arc<BTreeMap<String, ShadowResource>>>>,
+    current: Arc<RwLock<Arc<BTreeMap<String, Mirrored>>>>,
 }
 
 impl Resources {
     /// The resource for `plural`.
-    pub fn get(&self, plural: &str) -> Option<ShadowResource> {
+    pub fn get(&self, plural: &str) -> Option<Mirrored> {
         self.current.read().ok()?.get(plural).cloned()
     }
 
-    /// Replaces the set; returns whether it changed.
-    pub fn set(&self, resources: &[ShadowResource]) -> bool {
-        let next: BTreeMap<String, ShadowResource> = resources
-            .iter()
-            .map(|r| (r.plural.clone(), r.clone()))
+    /// Replaces the set; returns whether the resources (not just their columns) changed.
+    pub fn set(&self, resources: Vec<Mirrored>) -> bool {
+        let next: BTreeMap<String, Mirrored> = resources
+            .into_iter()
+            .map(|m| (m.resource.plural.clone(), m))
             .collect();
         let Ok(mut guard) = self.current.write() else {
             return false;
         };
-        if **guard == next {
-            return false;
-        }
+        let same = guard.len() == next.len()
+            && guard
+                .iter()
+                .zip(next.iter())
+                .all(|((_, a), (_, b))| a.resource == b.resource);
         *guard = Arc::new(next);
-        true
+        !same
     }
 
     /// Whether the set has been loaded at least once.

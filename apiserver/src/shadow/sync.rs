@@ -23,8 +23,9 @@ use tokio::sync::Notify;
 
 use crate::discovery::Registry;
 use crate::openapi::OpenApi;
-use crate::shadow::Resources;
 use crate::shadow::catalog::{self, ShadowResource};
+use crate::shadow::{Mirrored, Resources};
+use clusternet_printers::TableConvertor;
 
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 /// Annotation on `v1alpha1.shadow` whose change makes the aggregator refresh discovery.
@@ -205,10 +206,54 @@ impl Sync {
         }
     }
 
+    /// Each resource with its Table columns: the parent's printer for built-in kinds, the
+    /// CRD's printer columns (of the served version) for custom resources.
+    async fn with_tables(&self, resources: &[ShadowResource]) -> Result<Vec<Mirrored>> {
+        let mut crds: HashMap<String, serde_json::Value> = HashMap::new();
+        let builtin: Vec<TableConvertor> = resources
+            .iter()
+            .map(|r| TableConvertor::for_kind(&r.group, &r.version, &r.kind))
+            .collect();
+        if builtin.iter().any(TableConvertor::is_default) {
+            let (_, body, _) = self
+                .get(
+                    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                    "application/json",
+                    None,
+                )
+                .await?;
+            let list: serde_json::Value =
+                serde_json::from_slice(&body).context("parsing the CRD list")?;
+            for crd in list["items"].as_array().into_iter().flatten() {
+                let key = format!(
+                    "{}.{}",
+                    crd["spec"]["names"]["plural"].as_str().unwrap_or_default(),
+                    crd["spec"]["group"].as_str().unwrap_or_default()
+                );
+                crds.insert(key, crd.clone());
+            }
+        }
+        Ok(resources
+            .iter()
+            .zip(builtin)
+            .map(|(r, table)| {
+                let table = match crds.get(&format!("{}.{}", r.plural, r.group)) {
+                    Some(crd) if table.is_default() => TableConvertor::for_crd(crd, &r.version).unwrap_or_else(|err| {
+                        tracing::warn!(resource = %r.plural, error = %err, "printer columns of the CRD; using the default columns");
+                        TableConvertor::default_convertor()
+                    }),
+                    _ => table,
+                };
+                Mirrored { resource: r.clone(), table }
+            })
+            .collect())
+    }
+
     /// One pass: discover, and publish if anything changed.
     async fn once(&mut self) -> Result<()> {
         let resources = self.discover().await?;
-        let changed = self.resources.set(&resources);
+        let mirrored = self.with_tables(&resources).await?;
+        let changed = self.resources.set(mirrored);
         if changed || !self.ready.load(Ordering::SeqCst) {
             self.registry.set(catalog::group_version(&resources));
             self.rebuild_openapi(&resources).await?;

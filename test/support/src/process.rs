@@ -127,3 +127,21 @@ pub fn signal(pid: u32, sig: &str) {
         .stderr(Stdio::null())
         .status();
 }
+
+/// Whether the process of `pid_file` runs an older build of `binary` than the one on disk
+/// (the pid file is written when the process starts).
+pub fn outdated(pid_file: &Path, binary: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(pid_file), modified(binary)), (Some(started), Some(built)) if built > started)
+}
+
+/// The pid of a running, up-to-date `binary` behind `pid_file`; an outdated one is stopped
+/// first (so the caller starts the new build).
+pub fn running_current(pid_file: &Path, binary: &Path) -> Option<u32> {
+    let pid = running_pid(pid_file)?;
+    if outdated(pid_file, binary) {
+        stop(pid_file, Duration::from_secs(10));
+        return None;
+    }
+    Some(pid)
+}

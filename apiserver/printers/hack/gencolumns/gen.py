@@ -1,5 +1,7 @@
+#!/usr/bin/env python3
+"""Turns main.go's JSON dump of the printers' column definitions into src/builtin/columns.rs."""
 import json, re
-cols = json.load(open('cols.json'))  
+cols = json.load(open('cols.json'))  # written by main.go
 NAME = None; CREATED = None
 for e in cols:
     for c in e['columns']:

@@ -336,19 +336,169 @@ fn format_hpa_metrics(specs: &[Value], statuses: &[Value]) -> String {
     }
 }
 
-/// The `autoscaling/v2` view of an `autoscaling/v1` HPA's metrics
-/// (`Convert_v1_HorizontalPodAutoscaler_To_autoscaling_HorizontalPodAutoscaler`, without the
-/// alpha metric annotations).
+/// The `autoscaling/v2` view of an `autoscaling/v1` HPA's metric specs and statuses, as
+/// `Convert_v1_HorizontalPodAutoscaler_To_autoscaling_HorizontalPodAutoscaler` builds them:
+/// the `autoscaling.alpha.kubernetes.io/metrics` annotation's metrics followed by the
+/// `targetCPUUtilizationPercentage` metric (80% CPU when there are none), and the
+/// `autoscaling.alpha.kubernetes.io/current-metrics` annotation replacing
+/// `currentCPUUtilizationPercentage`.
 fn hpa_v1_metrics(o: &Value) -> (Vec<Value>, Vec<Value>) {
-    let target = opt_i(o, &["spec", "targetCPUUtilizationPercentage"]).unwrap_or(80);
-    let specs = vec![json!({"type": "Resource", "resource": {"name": "cpu",
-        "target": {"type": "Utilization", "averageUtilization": target}}})];
-    let statuses = match opt_i(o, &["status", "currentCPUUtilizationPercentage"]) {
-        Some(u) => vec![json!({"type": "Resource", "resource": {"name": "cpu",
-            "current": {"averageUtilization": u}}})],
-        None => Vec::new(),
+    let cpu = |target: i64| {
+        json!({"type": "Resource", "resource": {"name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": target}}})
     };
+    let annotated = |key: &str| -> Option<Vec<Value>> {
+        let text = obj::annotation(o, key)?;
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => Some(items),
+            _ => None,
+        }
+    };
+    let mut specs: Vec<Value> = opt_i(o, &["spec", "targetCPUUtilizationPercentage"])
+        .map(cpu)
+        .into_iter()
+        .collect();
+    if let Some(other) = annotated("autoscaling.alpha.kubernetes.io/metrics") {
+        let mut out: Vec<Value> = other.iter().map(v1_metric_spec).collect();
+        out.append(&mut specs);
+        specs = out;
+    }
+    let mut statuses: Vec<Value> = opt_i(o, &["status", "currentCPUUtilizationPercentage"])
+        .map(|u| json!({"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": u}}}))
+        .into_iter()
+        .collect();
+    if let Some(current) = annotated("autoscaling.alpha.kubernetes.io/current-metrics") {
+        statuses = current.iter().map(v1_metric_status).collect();
+    }
+    if specs.is_empty() {
+        specs.push(cpu(80));
+    }
     (specs, statuses)
+}
+
+/// A non-pointer `resource.Quantity` field of a v1 metric (`0` when absent).
+fn qty_or_zero(v: &Value, f: &str) -> Value {
+    get(v, &[f]).cloned().unwrap_or_else(|| Value::from("0"))
+}
+
+/// Inserts `key: value` when the (pointer) field is set.
+fn put(m: &mut serde_json::Map<String, Value>, key: &str, value: Option<&Value>) {
+    if let Some(v) = value {
+        m.insert(key.to_string(), v.clone());
+    }
+}
+
+/// `Convert_v1_MetricSpec_To_autoscaling_MetricSpec` (the target parts the printer reads).
+fn v1_metric_spec(m: &Value) -> Value {
+    let t = s(m, &["type"]);
+    let mut target = serde_json::Map::new();
+    let (key, mut source) = match t {
+        "Object" => {
+            let src = get(m, &["object"]).cloned().unwrap_or(json!({}));
+            if let Some(avg) = get(&src, &["averageValue"]) {
+                target.insert("averageValue".into(), avg.clone());
+                let value = qty_or_zero(&src, "targetValue");
+                if crate::quantity::value_string(&value).as_deref() != Some("0") {
+                    target.insert("value".into(), value);
+                }
+            } else {
+                target.insert("value".into(), qty_or_zero(&src, "targetValue"));
+            }
+            ("object", json!({}))
+        }
+        "Pods" => {
+            let src = get(m, &["pods"]).cloned().unwrap_or(json!({}));
+            target.insert(
+                "averageValue".into(),
+                qty_or_zero(&src, "targetAverageValue"),
+            );
+            ("pods", json!({}))
+        }
+        "Resource" | "ContainerResource" => {
+            let key = if t == "Resource" {
+                "resource"
+            } else {
+                "containerResource"
+            };
+            let src = get(m, &[key]).cloned().unwrap_or(json!({}));
+            put(
+                &mut target,
+                "averageValue",
+                get(&src, &["targetAverageValue"]),
+            );
+            put(
+                &mut target,
+                "averageUtilization",
+                get(&src, &["targetAverageUtilization"]),
+            );
+            (key, json!({"name": s(&src, &["name"])}))
+        }
+        "External" => {
+            let src = get(m, &["external"]).cloned().unwrap_or(json!({}));
+            put(&mut target, "value", get(&src, &["targetValue"]));
+            put(
+                &mut target,
+                "averageValue",
+                get(&src, &["targetAverageValue"]),
+            );
+            ("external", json!({}))
+        }
+        _ => return json!({"type": t}),
+    };
+    source["target"] = Value::Object(target);
+    json!({"type": t, key: source})
+}
+
+/// `Convert_v1_MetricStatus_To_autoscaling_MetricStatus` (the current values the printer reads).
+fn v1_metric_status(m: &Value) -> Value {
+    let t = s(m, &["type"]);
+    let mut current = serde_json::Map::new();
+    let key = match t {
+        "Object" => {
+            let src = get(m, &["object"]).cloned().unwrap_or(json!({}));
+            current.insert("value".into(), qty_or_zero(&src, "currentValue"));
+            put(&mut current, "averageValue", get(&src, &["averageValue"]));
+            "object"
+        }
+        "Pods" => {
+            let src = get(m, &["pods"]).cloned().unwrap_or(json!({}));
+            current.insert(
+                "averageValue".into(),
+                qty_or_zero(&src, "currentAverageValue"),
+            );
+            "pods"
+        }
+        "Resource" | "ContainerResource" => {
+            let key = if t == "Resource" {
+                "resource"
+            } else {
+                "containerResource"
+            };
+            let src = get(m, &[key]).cloned().unwrap_or(json!({}));
+            current.insert(
+                "averageValue".into(),
+                qty_or_zero(&src, "currentAverageValue"),
+            );
+            put(
+                &mut current,
+                "averageUtilization",
+                get(&src, &["currentAverageUtilization"]),
+            );
+            key
+        }
+        "External" => {
+            let src = get(m, &["external"]).cloned().unwrap_or(json!({}));
+            current.insert("value".into(), qty_or_zero(&src, "currentValue"));
+            put(
+                &mut current,
+                "averageValue",
+                get(&src, &["currentAverageValue"]),
+            );
+            "external"
+        }
+        _ => return json!({"type": t}),
+    };
+    json!({"type": t, key: {"current": Value::Object(current)}})
 }
 
 pub(super) fn horizontal_pod_autoscaler(o: &Value, cx: &Ctx<'_>) -> Printed {

@@ -202,10 +202,10 @@ pub(super) fn pod(pod: &Value, cx: &Ctx<'_>) -> Printed {
         let mut true_conditions = 0;
         for gate in gates {
             let t = s(gate, &["conditionType"]);
-            if let Some(c) = conditions.iter().find(|c| s(c, &["type"]) == t) {
-                if s(c, &["status"]) == "True" {
-                    true_conditions += 1;
-                }
+            if let Some(c) = conditions.iter().find(|c| s(c, &["type"]) == t)
+                && s(c, &["status"]) == "True"
+            {
+                true_conditions += 1;
             }
         }
         format!("{true_conditions}/{}", gates.len())

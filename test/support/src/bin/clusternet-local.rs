@@ -110,7 +110,10 @@ async fn up(children: usize) -> Result<()> {
 
     println!("==> starting clusternet-hub (aggregated apiserver) for parent");
     let hub_dir = local_dir().join("parent");
-    let hub_pid = process::running_pid(&hub_dir.join("clusternet-hub.pid"));
+    let hub_pid = process::running_current(
+        &hub_dir.join("clusternet-hub.pid"),
+        &paths::cargo_bin("clusternet-hub")?,
+    );
     match (hub_pid, std::fs::read_to_string(hub_dir.join("hub.addr"))) {
         (Some(pid), Ok(addr)) => {
             let port: u16 = addr
@@ -143,12 +146,22 @@ async fn up(children: usize) -> Result<()> {
     clusternet::apply_deploy(parent, "hub/50-socketsproxy-rbac.yaml").await?;
     let token = bootstrap_token(parent).await?;
     let parent_dir = local_dir().join("parent");
-    if process::running_pid(&parent_dir.join("clusternet-controller-manager.pid")).is_none() {
+    if process::running_current(
+        &parent_dir.join("clusternet-controller-manager.pid"),
+        &paths::cargo_bin("clusternet-controller-manager")?,
+    )
+    .is_none()
+    {
         clusternet::install_controller_manager(parent, &parent_dir, Mode::Detached, &[]).await?;
     }
     for child in &planes[1..] {
         let dir = local_dir().join(child.name());
-        if process::running_pid(&dir.join("clusternet-agent.pid")).is_none() {
+        if process::running_current(
+            &dir.join("clusternet-agent.pid"),
+            &paths::cargo_bin("clusternet-agent")?,
+        )
+        .is_none()
+        {
             clusternet::install_agent(child, parent, &token, &dir, Mode::Detached, &[]).await?;
         }
     }
