@@ -100,7 +100,10 @@ fn proxy_tail<'a>(raw_path: &'a str, id: &str) -> &'a str {
     match raw_path.find(&marker) {
         Some(i) => &raw_path[i + marker.len()..],
         // The ID was percent-encoded in the request; request-info decoded it.
-        None => raw_path.split_once("/proxy").map(|(_, tail)| tail).unwrap_or(""),
+        None => raw_path
+            .split_once("/proxy")
+            .map(|(_, tail)| tail)
+            .unwrap_or(""),
     }
 }
 

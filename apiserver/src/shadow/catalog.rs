@@ -11,7 +11,7 @@
 //! (new CRDs, new APIServices) instead of being read once at start.
 
 use bytes::Bytes;
-use clusternet_openapi::{ApiGroupVersion, GroupVersion, Resource, Subresource, Verb};
+use clusternet_openapi::{ApiGroupVersion, GroupVersion, PatchType, Resource, Subresource, Verb};
 use kube::core::discovery::v2::{APIGroupDiscovery, APIGroupDiscoveryList};
 use serde::Deserialize;
 
@@ -41,6 +41,9 @@ pub struct ShadowResource {
     pub scale: bool,
     /// Whether the original has a `status` subresource.
     pub status: bool,
+    /// Whether the original is a custom resource (a CRD): no strategic merge patch, as
+    /// kube-apiserver serves custom resources.
+    pub custom: bool,
 }
 
 impl ShadowResource {
@@ -72,6 +75,13 @@ impl ShadowResource {
             .with_singular(self.singular.clone())
             .with_short_names(self.short_names.clone())
             .with_categories([CATEGORY])
+            // Server-side apply is refused with 415 (see handlers); custom resources take no
+            // strategic merge patch, as on kube-apiserver.
+            .with_patch_types(if self.custom {
+                vec![PatchType::Json, PatchType::Merge]
+            } else {
+                vec![PatchType::Json, PatchType::Merge, PatchType::StrategicMerge]
+            })
             .mirroring(GroupVersion::new(self.group.clone(), self.version.clone()));
         resource.namespaced = self.namespaced;
         if self.status {
@@ -173,6 +183,7 @@ pub fn select(groups: &[APIGroupDiscovery]) -> Vec<ShadowResource> {
                 short_names: r.short_names.clone(),
                 scale: sub("scale"),
                 status: sub("status"),
+                custom: false,
             });
         }
     }

@@ -56,7 +56,7 @@ impl Rendering<'_> {
     pub fn list(&self, items: Vec<Value>, list_meta: Value) -> Value {
         match self.format {
             ObjectFormat::Json => json!({
-                "apiVersion": self.resource.api_version(),
+                "apiVersion": format!("{}/{}", crate::shadow::GROUP, crate::shadow::VERSION),
                 "kind": format!("{}List", self.resource.kind),
                 "metadata": list_meta,
                 "items": items,

@@ -45,6 +45,7 @@ pub struct State {
 struct Call<'a> {
     state: &'a State,
     resource: &'a ShadowResource,
+    patch_schema: &'a Option<crate::shadow::PatchSchema>,
     info: &'a RequestInfo,
     query: Vec<(String, String)>,
 }
@@ -155,31 +156,27 @@ fn encode_query(pairs: &[(String, String)]) -> String {
 /// Field selector terms as Manifest label terms: only `metadata.name` and
 /// `metadata.namespace` are supported, as for CRDs.
 pub fn field_selector_terms(selector: &str) -> Result<Vec<String>, ApiError> {
-    let mut terms = Vec::new();
-    for term in selector.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let (key, op, value) = if let Some((k, v)) = term.split_once("!=") {
-            (k, "!=", v)
-        } else if let Some((k, v)) = term.split_once("==") {
-            (k, "=", v)
-        } else if let Some((k, v)) = term.split_once('=') {
-            (k, "=", v)
-        } else {
-            return Err(ApiError::bad_request(format!(
-                "invalid selector: '{selector}'; can't understand '{term}'"
-            )));
-        };
-        let label = match key.trim() {
-            "metadata.name" => clusternet_apis::known::CONFIG_NAME_LABEL,
-            "metadata.namespace" => clusternet_apis::known::CONFIG_NAMESPACE_LABEL,
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "\"{other}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
-                )));
-            }
-        };
-        terms.push(format!("{label}{op}{}", value.trim()));
-    }
-    Ok(terms)
+    use clusternet_apimachinery::fields::{FieldOperator, FieldSelector};
+    let parsed = FieldSelector::parse(selector).map_err(|e| ApiError::bad_request(e.message()))?;
+    parsed
+        .restrict_to_metadata()
+        .map_err(|e| ApiError::bad_request(e.message()))?;
+    Ok(parsed
+        .terms()
+        .iter()
+        .map(|term| {
+            let label = if term.field == "metadata.name" {
+                clusternet_apis::known::CONFIG_NAME_LABEL
+            } else {
+                clusternet_apis::known::CONFIG_NAMESPACE_LABEL
+            };
+            let op = match term.operator {
+                FieldOperator::Equals => "=",
+                FieldOperator::NotEquals => "!=",
+            };
+            format!("{label}{op}{}", term.value)
+        })
+        .collect())
 }
 
 fn respond(
@@ -203,6 +200,7 @@ pub async fn handle(
     let call = Call {
         state,
         resource,
+        patch_schema: &mirrored.patch_schema,
         info,
         query,
     };
@@ -537,7 +535,7 @@ async fn watch(call: &Call<'_>, rendering: &Rendering<'_>) -> Result<Response<Bo
                 // initial-events-end annotation of watch-list).
                 "BOOKMARK" => {
                     let meta = &event["object"]["metadata"];
-                    let mut bookmark = json!({"kind": resource.kind, "apiVersion": resource.api_version(), "metadata": {"resourceVersion": meta["resourceVersion"]}});
+                    let mut bookmark = json!({"kind": resource.kind, "apiVersion": format!("{}/{}", crate::shadow::GROUP, crate::shadow::VERSION), "metadata": {"resourceVersion": meta["resourceVersion"]}});
                     if meta["annotations"].is_object() {
                         bookmark["metadata"]["annotations"] = meta["annotations"].clone();
                     }
@@ -747,45 +745,47 @@ fn apply_patch(
     patch: &[u8],
     target: &Value,
 ) -> Result<Value, ApiError> {
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match media.as_str() {
-        "application/json-patch+json" => {
-            let ops: json_patch::Patch = serde_json::from_slice(patch)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-            let mut doc = target.clone();
-            json_patch::patch(&mut doc, &ops).map_err(|e| {
-                ApiError::new(
-                    crate::status::Reason::Invalid,
-                    format!("the server rejected our request due to an error in our request: {e}"),
-                )
-            })?;
-            Ok(doc)
+    use clusternet_apimachinery::patch::{self as p, PatchType};
+    let accepted = if call.patch_schema.is_some() {
+        p::BUILT_IN_PATCH_TYPES
+    } else {
+        p::CUSTOM_RESOURCE_PATCH_TYPES
+    };
+    let kind = match PatchType::from_content_type(content_type) {
+        Some(kind) if kind.is_apply() => {
+            return Err(ApiError::new(
+                crate::status::Reason::UnsupportedMediaType,
+                format!(
+                    "server-side apply is not supported for {}.{}: use client-side kubectl apply",
+                    call.resource.plural,
+                    crate::shadow::GROUP
+                ),
+            ));
         }
-        "application/merge-patch+json" => {
-            let p: Value = serde_json::from_slice(patch)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON merge patch: {e}")))?;
-            let mut doc = target.clone();
-            json_patch::merge(&mut doc, &p);
-            Ok(doc)
+        _ => p::negotiate_patch_type(content_type, accepted).map_err(patch_error)?,
+    };
+    let result = match (kind, &call.patch_schema) {
+        (PatchType::StrategicMerge, Some(schema)) => {
+            let reference = format!("#/components/schemas/{}", schema.name);
+            let meta =
+                p::OpenApiPatchMeta::from_ref(&reference, &*schema.schemas).ok_or_else(|| {
+                    ApiError::internal(format!(
+                        "no schema {} for strategic merge patch",
+                        schema.name
+                    ))
+                })?;
+            p::apply_patch(kind, target, patch, &meta)
         }
-        "application/strategic-merge-patch+json" => {
-            crate::shadow::patch::strategic(call.resource, target, patch)
-        }
-        "application/apply-patch+yaml" | "application/apply-patch+cbor" => Err(ApiError::new(
-            crate::status::Reason::UnsupportedMediaType,
-            format!(
-                "server-side apply is not supported for {}.{}: use client-side kubectl apply",
-                call.resource.plural,
-                crate::shadow::GROUP
-            ),
-        )),
-        other => Err(ApiError::unsupported_media_type(other)),
-    }
+        _ => p::apply_patch(kind, target, patch, &p::NoPatchMeta),
+    };
+    result.map_err(patch_error)
+}
+
+/// kube-apiserver's Status for a patch failure.
+fn patch_error(err: clusternet_apimachinery::patch::PatchError) -> ApiError {
+    let reason = crate::status::Reason::parse(err.reason())
+        .unwrap_or_else(|| crate::status::Reason::from_code(err.code()));
+    ApiError::new(reason, err.message())
 }
 
 async fn patch_object(

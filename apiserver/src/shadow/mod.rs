@@ -12,7 +12,6 @@ pub mod catalog;
 pub mod encode;
 pub mod handlers;
 pub mod parent;
-pub mod patch;
 pub mod store;
 pub mod sync;
 
@@ -48,6 +47,18 @@ pub struct Mirrored {
     /// Its columns: the parent's printer for built-in kinds, the CRD's printer columns for
     /// custom resources, else NAME / CREATED AT.
     pub table: TableConvertor,
+    /// Strategic merge patch metadata: the original kind's schema in the parent's OpenAPI
+    /// (None for custom resources, which take no strategic merge patch).
+    pub patch_schema: Option<PatchSchema>,
+}
+
+/// A kind's schema and the `components.schemas` its `$ref`s resolve in.
+#[derive(Clone, Debug)]
+pub struct PatchSchema {
+    /// All schemas of the source group-version's document.
+    pub schemas: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// The kind's schema name in `schemas`.
+    pub name: String,
 }
 
 /// The mirrored resources by plural, replaced whole by [`sync`].

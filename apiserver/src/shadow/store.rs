@@ -67,12 +67,20 @@ pub fn to_manifest(resource: &ShadowResource, reserved_namespace: &str, object: 
     })
 }
 
-/// The shadow object a Manifest holds, with the Manifest's server-side metadata.
+/// The shadow object a Manifest holds, as served: `apiVersion: shadow/v1alpha1` (the kind
+/// unchanged) and the Manifest's server-side metadata.
+///
+/// Go Clusternet serves the template's original apiVersion (e.g. `apps/v1`). With plain
+/// kubectl that is dangerous: commands that act on listed items (`kubectl delete --all`,
+/// `kubectl delete -l …`) route each item by its own apiVersion, i.e. to the parent's *real*
+/// resources. Serving the shadow group-version keeps every follow-up request in the shadow
+/// API; the stored template (what controllers read from the Manifest) keeps the original.
 pub fn from_manifest(manifest: &Value) -> Value {
     let mut object = manifest["template"].clone();
     if !object.is_object() {
         object = json!({});
     }
+    object["apiVersion"] = format!("{}/{}", crate::shadow::GROUP, crate::shadow::VERSION).into();
     let meta = &manifest["metadata"];
     let target = object.as_object_mut().and_then(|o| {
         o.entry("metadata").or_insert_with(|| json!({}));
@@ -222,6 +230,7 @@ mod tests {
             short_names: vec!["deploy".into()],
             scale: true,
             status: true,
+            custom: false,
         }
     }
 
@@ -242,6 +251,7 @@ mod tests {
             short_names: vec![],
             scale: false,
             status: true,
+            custom: false,
         };
         assert_eq!(manifest_name(&ns, "", "demo"), "namespaces.demo");
         let m = to_manifest(
@@ -275,6 +285,8 @@ mod tests {
             "annotations": {"apps.clusternet.io/feed-protection": "in use by default/sub"}},
             "template": {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "resourceVersion": "1", "uid": "stale"}}});
         let obj = from_manifest(&manifest);
+        assert_eq!(obj["apiVersion"], "shadow/v1alpha1");
+        assert_eq!(obj["kind"], "Deployment");
         assert_eq!(obj["metadata"]["uid"], "u1");
         assert_eq!(obj["metadata"]["resourceVersion"], "42");
         assert_eq!(obj["metadata"]["generation"], 3);
@@ -297,6 +309,7 @@ mod tests {
             short_names: vec![],
             scale: false,
             status: true,
+            custom: false,
         };
         let mut o = json!({"metadata": {"name": "s", "resourceVersion": "1", "managedFields": []}, "spec": {"type": "NodePort", "clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"], "ports": [{"port": 80, "nodePort": 30080}]}, "status": {}});
         trim(&svc, &mut o);

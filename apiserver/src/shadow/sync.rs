@@ -24,12 +24,15 @@ use tokio::sync::Notify;
 use crate::discovery::Registry;
 use crate::openapi::OpenApi;
 use crate::shadow::catalog::{self, ShadowResource};
-use crate::shadow::{Mirrored, Resources};
+use crate::shadow::{Mirrored, PatchSchema, Resources};
 use clusternet_printers::TableConvertor;
 
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 /// Annotation on `v1alpha1.shadow` whose change makes the aggregator refresh discovery.
 const HASH_ANNOTATION: &str = "clusternet.io/shadow-resources-hash";
+
+/// `components.schemas` of one OpenAPI v3 document, as JSON.
+type Schemas = Arc<serde_json::Map<String, serde_json::Value>>;
 
 /// The sync loop's state.
 pub struct Sync {
@@ -38,9 +41,14 @@ pub struct Sync {
     registry: Registry,
     openapi: OpenApi,
     ready: Arc<AtomicBool>,
-    /// Parsed parent OpenAPI v3 documents by server-relative URL (which carries the hash).
-    v3_cache: HashMap<String, Arc<openapiv3::OpenAPI>>,
+    /// Parsed parent OpenAPI v3 documents by server-relative URL (which carries the hash),
+    /// with their `components.schemas` as JSON (for strategic merge patch metadata).
+    v3_cache: HashMap<String, (Arc<openapiv3::OpenAPI>, Schemas)>,
+    /// The schemas of each source group-version path (`apis/apps/v1`) last fetched.
+    v3_schemas: HashMap<String, Schemas>,
     v2_cache: Option<(String, Arc<serde_json::Value>)>,
+    /// The resources last published.
+    last: Option<Vec<ShadowResource>>,
 }
 
 impl std::fmt::Debug for Sync {
@@ -64,7 +72,9 @@ impl Sync {
             openapi,
             ready: Arc::new(AtomicBool::new(false)),
             v3_cache: HashMap::new(),
+            v3_schemas: HashMap::new(),
             v2_cache: None,
+            last: None,
         }
     }
 
@@ -111,8 +121,9 @@ impl Sync {
         Ok((status, body, etag))
     }
 
-    /// What the parent serves now, selected for mirroring.
-    async fn discover(&self) -> Result<Vec<ShadowResource>> {
+    /// What the parent serves now, selected for mirroring, with the CRDs behind custom
+    /// resources (by `<plural>.<group>`).
+    async fn discover(&self) -> Result<(Vec<ShadowResource>, HashMap<String, serde_json::Value>)> {
         let mut groups = Vec::new();
         for path in ["/api", "/apis"] {
             let (_, body, _) = self.get(path, AGGREGATED, None).await?;
@@ -121,7 +132,29 @@ impl Sync {
                     .with_context(|| format!("parsing aggregated discovery of {path}"))?,
             );
         }
-        Ok(catalog::select(&groups))
+        let mut resources = catalog::select(&groups);
+        let (_, body, _) = self
+            .get(
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                "application/json",
+                None,
+            )
+            .await?;
+        let list: serde_json::Value =
+            serde_json::from_slice(&body).context("parsing the CRD list")?;
+        let mut crds = HashMap::new();
+        for crd in list["items"].as_array().into_iter().flatten() {
+            let key = format!(
+                "{}.{}",
+                crd["spec"]["names"]["plural"].as_str().unwrap_or_default(),
+                crd["spec"]["group"].as_str().unwrap_or_default()
+            );
+            crds.insert(key, crd.clone());
+        }
+        for r in &mut resources {
+            r.custom = crds.contains_key(&format!("{}.{}", r.plural, r.group));
+        }
+        Ok((resources, crds))
     }
 
     /// Rebuilds the OpenAPI documents with the parent's schemas for the mirrored kinds.
@@ -146,14 +179,25 @@ impl Sync {
             let Some(url) = discovery["paths"][&path]["serverRelativeURL"].as_str() else {
                 continue;
             };
-            if let Some(doc) = self.v3_cache.get(url) {
+            if let Some((doc, schemas)) = self.v3_cache.get(url) {
                 docs.push(doc.clone());
+                self.v3_schemas.insert(path.clone(), schemas.clone());
                 continue;
             }
             let (_, body, _) = self.get(url, "application/json", None).await?;
+            let json: serde_json::Value =
+                serde_json::from_slice(&body).with_context(|| format!("parsing {url}"))?;
+            let schemas = Arc::new(
+                json["components"]["schemas"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
             let doc: Arc<openapiv3::OpenAPI> =
-                Arc::new(serde_json::from_slice(&body).with_context(|| format!("parsing {url}"))?);
-            self.v3_cache.insert(url.to_string(), doc.clone());
+                Arc::new(serde_json::from_value(json).with_context(|| format!("parsing {url}"))?);
+            self.v3_cache
+                .insert(url.to_string(), (doc.clone(), schemas.clone()));
+            self.v3_schemas.insert(path.clone(), schemas);
             docs.push(doc);
         }
         // Forget documents of group-versions no longer current.
@@ -206,57 +250,67 @@ impl Sync {
         }
     }
 
-    /// Each resource with its Table columns: the parent's printer for built-in kinds, the
-    /// CRD's printer columns (of the served version) for custom resources.
-    async fn with_tables(&self, resources: &[ShadowResource]) -> Result<Vec<Mirrored>> {
-        let mut crds: HashMap<String, serde_json::Value> = HashMap::new();
-        let builtin: Vec<TableConvertor> = resources
+    /// Each resource with its Table columns (the parent's printer for built-in kinds, the
+    /// CRD's printer columns of the served version for custom resources) and, for built-in
+    /// kinds, its schema for strategic merge patches.
+    fn mirror(
+        &self,
+        resources: &[ShadowResource],
+        crds: &HashMap<String, serde_json::Value>,
+    ) -> Vec<Mirrored> {
+        resources
             .iter()
-            .map(|r| TableConvertor::for_kind(&r.group, &r.version, &r.kind))
-            .collect();
-        if builtin.iter().any(TableConvertor::is_default) {
-            let (_, body, _) = self
-                .get(
-                    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                    "application/json",
-                    None,
-                )
-                .await?;
-            let list: serde_json::Value =
-                serde_json::from_slice(&body).context("parsing the CRD list")?;
-            for crd in list["items"].as_array().into_iter().flatten() {
-                let key = format!(
-                    "{}.{}",
-                    crd["spec"]["names"]["plural"].as_str().unwrap_or_default(),
-                    crd["spec"]["group"].as_str().unwrap_or_default()
-                );
-                crds.insert(key, crd.clone());
-            }
-        }
-        Ok(resources
-            .iter()
-            .zip(builtin)
-            .map(|(r, table)| {
-                let table = match crds.get(&format!("{}.{}", r.plural, r.group)) {
-                    Some(crd) if table.is_default() => TableConvertor::for_crd(crd, &r.version).unwrap_or_else(|err| {
+            .map(|r| {
+                let mut table = TableConvertor::for_kind(&r.group, &r.version, &r.kind);
+                if table.is_default()
+                    && let Some(crd) = crds.get(&format!("{}.{}", r.plural, r.group))
+                {
+                    table = TableConvertor::for_crd(crd, &r.version).unwrap_or_else(|err| {
                         tracing::warn!(resource = %r.plural, error = %err, "printer columns of the CRD; using the default columns");
                         TableConvertor::default_convertor()
-                    }),
-                    _ => table,
-                };
-                Mirrored { resource: r.clone(), table }
+                    });
+                }
+                let patch_schema = if r.custom { None } else { self.patch_schema(r) };
+                Mirrored { resource: r.clone(), table, patch_schema }
             })
-            .collect())
+            .collect()
+    }
+
+    /// The kind's schema in its group-version's document, found by its GVK.
+    fn patch_schema(&self, r: &ShadowResource) -> Option<PatchSchema> {
+        let path = if r.group.is_empty() {
+            format!("api/{}", r.version)
+        } else {
+            format!("apis/{}/{}", r.group, r.version)
+        };
+        let schemas = self.v3_schemas.get(&path)?;
+        let name = schemas.iter().find_map(|(name, schema)| {
+            let gvks = schema.get("x-kubernetes-group-version-kind")?.as_array()?;
+            gvks.iter()
+                .any(|g| {
+                    g["group"] == r.group.as_str()
+                        && g["version"] == r.version.as_str()
+                        && g["kind"] == r.kind.as_str()
+                })
+                .then(|| name.clone())
+        })?;
+        Some(PatchSchema {
+            schemas: schemas.clone(),
+            name,
+        })
     }
 
     /// One pass: discover, and publish if anything changed.
     async fn once(&mut self) -> Result<()> {
-        let resources = self.discover().await?;
-        let mirrored = self.with_tables(&resources).await?;
-        let changed = self.resources.set(mirrored);
+        let (resources, crds) = self.discover().await?;
+        let changed = self.last.as_ref() != Some(&resources);
         if changed || !self.ready.load(Ordering::SeqCst) {
             self.registry.set(catalog::group_version(&resources));
             self.rebuild_openapi(&resources).await?;
+        }
+        // Columns and patch schemas follow CRD changes that do not change the resource set.
+        self.resources.set(self.mirror(&resources, &crds));
+        if changed || !self.ready.load(Ordering::SeqCst) {
             let names: Vec<String> = resources
                 .iter()
                 .map(|r| format!("{}/{}/{}", r.group, r.version, r.plural))
@@ -268,6 +322,7 @@ impl Sync {
                 "shadow API serves the parent's resources"
             );
         }
+        self.last = Some(resources);
         self.ready.store(true, Ordering::SeqCst);
         Ok(())
     }

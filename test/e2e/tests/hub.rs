@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clusternet_e2e::direct::DirectClient;
 use clusternet_test_support::certs::{Pem, TestCa, write_cert_kubeconfig};
-use clusternet_test_support::clusternet::{self, Hub, Mode};
+use clusternet_test_support::clusternet::{self, HubEnv, Mode};
 use clusternet_test_support::{ControlPlane, paths, wait_for};
 use http::StatusCode;
 use serde_json::json;
@@ -16,24 +16,20 @@ const ADMIN: [(&str, &str); 2] = [
     ("x-remote-group", "system:masters"),
 ];
 
-struct Env {
-    parent: ControlPlane,
-    hub: Hub,
-    _dir: tempfile::TempDir,
-}
+type Env = HubEnv;
 
 async fn env() -> Result<Env> {
-    let parent = ControlPlane::start("parent").await?;
-    let dir = paths::scratch_dir("hub")?;
-    let hub = clusternet::install_hub(&parent, dir.path(), Mode::Owned, Default::default()).await?;
-    Ok(Env {
-        parent,
-        hub,
-        _dir: dir,
-    })
+    HubEnv::start("hub", false).await
 }
 
-impl Env {
+/// What these tests do with a hub on a parent.
+trait HubTests {
+    async fn direct(&self, cert: Option<&Pem>) -> Result<DirectClient>;
+    fn front_proxy_cert(&self, cn: &str) -> Result<Pem>;
+    fn user(&self, name: &str) -> Result<(Pem, std::path::PathBuf)>;
+}
+
+impl HubTests for Env {
     /// A client straight to the hub (not through the parent), verifying its serving cert.
     async fn direct(&self, cert: Option<&Pem>) -> Result<DirectClient> {
         let ca = clusternet::hub_ca_pem(&self.parent).await?;
@@ -267,13 +263,13 @@ async fn authorization_is_asked_of_the_parent() -> Result<()> {
         "{}",
         out.stderr
     );
-    // sam gets past the parent's and the hub's authorization: the hub answers (no agent is
-    // connected yet, so with its own 503 Status rather than a 403).
+    // sam gets past the parent's and the hub's authorization: the hub answers (there is no
+    // cluster c1, so with its own 400 Status rather than a 403).
     let sam = clusternet_test_support::Kubectl::new(&sam_kubeconfig);
     let out = sam.output(["get", "--raw", proxy_path], None).await?;
     assert!(!out.stderr.contains("Forbidden"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("cannot proxy through cluster c1"),
+        out.stderr.contains("(BadRequest): no cluster id is c1"),
         "{}",
         out.stderr
     );

@@ -197,6 +197,35 @@ pub struct Hub {
     pub dir: PathBuf,
 }
 
+/// A parent with only a hub on it (no controller-manager, no agents): what the hub's own tests
+/// need. Fields drop in order: the hub before the parent it talks to.
+#[derive(Debug)]
+pub struct HubEnv {
+    /// The hub.
+    pub hub: Hub,
+    /// The parent it is registered on.
+    pub parent: ControlPlane,
+    /// Scratch directory of the test (kept on panic, like the control plane's).
+    pub scratch: tempfile::TempDir,
+}
+
+impl HubEnv {
+    /// Starts a parent, optionally installs the CRDs, and installs a hub owned by this process.
+    pub async fn start(test: &str, crds: bool) -> Result<Self> {
+        let parent = ControlPlane::start("parent").await?;
+        let scratch = paths::scratch_dir(test)?;
+        if crds {
+            install_crds(&parent).await?;
+        }
+        let hub = install_hub(&parent, scratch.path(), Mode::Owned, Default::default()).await?;
+        Ok(Self {
+            hub,
+            parent,
+            scratch,
+        })
+    }
+}
+
 /// Flags of a hub started by [`install_hub`], beyond the ones it always gets.
 #[derive(Clone, Debug, Default)]
 pub struct HubOptions {
@@ -547,17 +576,18 @@ impl Default for EnvOptions {
 
 /// A parent with the hub and the controller-manager, and children with agents, all registered
 /// and Ready — the whole of Clusternet on real control planes, owned by the caller.
+// Fields drop in declaration order: components before the control planes they talk to.
 pub struct Environment {
-    /// The parent.
-    pub parent: ControlPlane,
-    /// The children (`child1`, `child2`, …).
-    pub children: Vec<ControlPlane>,
     /// The hub.
     pub hub: Hub,
     /// The controller-manager.
     pub controller_manager: Component,
     /// One agent per child.
     pub agents: Vec<Component>,
+    /// The parent.
+    pub parent: ControlPlane,
+    /// The children (`child1`, `child2`, …).
+    pub children: Vec<ControlPlane>,
     /// The bootstrap token the agents registered with.
     pub token: BootstrapToken,
     /// Scratch space (component logs, kubeconfigs).
