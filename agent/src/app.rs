@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clusternet_component_base::{client, leader, lifeline, logging};
 
 use crate::options::Options;
-use crate::{credentials, registration, status};
+use crate::{credentials, registration, status, tunnel};
 
 /// Runs the agent.
 pub async fn run(opts: Options) -> Result<()> {
@@ -62,11 +62,20 @@ pub async fn run(opts: Options) -> Result<()> {
         label_threshold: opts.labels_aggregate_threshold,
     };
     let heartbeat = tokio::spawn(status::run(child.clone(), parent.clone(), settings));
+    // The tunnel task keeps reconnecting; it only ends on a configuration error.
+    let socket_connection = opts.feature_gates.enabled("SocketConnection");
+    let tunnel = tunnel::run(tunnel::Settings {
+        parent_url: creds.url.clone(),
+        token: creds.token.clone(),
+        ca_pem: creds.ca_pem.clone(),
+        cluster_id: cluster_id.clone(),
+    });
 
     let mut leading = leadership.leading.clone();
     tokio::select! {
         _ = leading.wait_for(|leading| !leading) => anyhow::bail!("leadership lost"),
         result = heartbeat => result.context("heartbeat task")?.context("heartbeat"),
+        result = tunnel, if socket_connection => result.context("tunnel"),
         _ = shutdown_signal() => {
             tracing::info!("shutting down");
             leadership.release().await;

@@ -7,3 +7,4 @@ pub mod credentials;
 pub mod options;
 pub mod registration;
 pub mod status;
+pub mod tunnel;

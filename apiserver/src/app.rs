@@ -89,14 +89,14 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
     // What is served.
     let mut groups = vec![proxies::api_group_version()];
     let mut handlers: HashMap<String, Arc<dyn GroupHandler>> = HashMap::new();
-    handlers.insert(
-        proxies::GROUP.to_string(),
-        Arc::new(proxies::Proxies::new(
-            opts.feature_gates.enabled("SocketConnection"),
-            Some(proxies::clusters::Clusters::start(parent.clone())),
-            None,
-        )),
+    let tunnels = proxies::tunnel::TunnelRegistry::new(metrics.clone());
+    let proxies_handler = proxies::Proxies::new(
+        opts.feature_gates.enabled("SocketConnection"),
+        Some(proxies::clusters::Clusters::start(parent.clone())),
+        Some(Arc::new(tunnels.clone())),
     );
+    tunnels.set_transports(proxies_handler.transports());
+    handlers.insert(proxies::GROUP.to_string(), Arc::new(proxies_handler));
     let shadow_resources = shadow::Resources::default();
     if opts.feature_gates.enabled("ShadowAPI") {
         groups.push(shadow::api_group_version());

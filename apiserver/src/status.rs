@@ -350,11 +350,17 @@ impl ApiError {
         )
     }
 
-    /// 503.
+    /// 503 for a transient condition: clients (client-go honours `Retry-After`) retry after 1 s.
     pub fn unavailable(message: impl Into<String>) -> Self {
         let mut err = Self::new(Reason::ServiceUnavailable, message);
         err.retry_after = Some(1);
         err
+    }
+
+    /// 503 for something down for an unknown time (a child cluster whose agent is gone): no
+    /// `Retry-After`, so kubectl reports it at once instead of retrying for ten seconds.
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        Self::new(Reason::ServiceUnavailable, message)
     }
 
     /// 504, as kube-apiserver's timeout filter words it.

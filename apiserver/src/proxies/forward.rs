@@ -118,7 +118,7 @@ pub async fn forward(
         let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source()).map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
         tracing::info!(target = %target.authority(), error = %chain, "proxying into the child cluster failed");
         if err.is_connect() {
-            ApiError::unavailable(format!("error trying to reach the child cluster ({}): {}", target.authority(), last_cause(&err)))
+            ApiError::unreachable(format!("error trying to reach the child cluster ({}): {}", target.authority(), last_cause(&err)))
         } else {
             ApiError::new(crate::status::Reason::ServiceUnavailable, format!("error while proxying to the child cluster: {}", last_cause(&err)))
         }

@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod forward;
 pub mod target;
 pub mod transport;
+pub mod tunnel;
 
 use std::sync::Arc;
 
@@ -147,7 +148,7 @@ impl GroupHandler for Proxies {
                     let target = target::parse(&tail, Some(&cluster.apiserver_url))?;
                     let (route, dialer) = if cluster.use_socket {
                         let tunnels = tunnels.filter(|t| t.connected(&id)).ok_or_else(|| {
-                            ApiError::unavailable(format!(
+                            ApiError::unreachable(format!(
                                 "cannot proxy through cluster {id}, whose agent is disconnected"
                             ))
                         })?;

@@ -550,6 +550,15 @@ pub async fn install_agent(
     )
 }
 
+/// A credential of a child cluster, passed through the parent as Clusternet's extras.
+#[derive(Clone, Debug)]
+pub enum ChildCredential {
+    /// `clusternet-token`.
+    Token(String),
+    /// `clusternet-certificate` + `clusternet-privatekey`.
+    Certificate(crate::certs::Pem),
+}
+
 /// Options of an [`Environment`].
 #[derive(Clone, Debug)]
 pub struct EnvOptions {
@@ -762,19 +771,39 @@ impl Environment {
             .to_string())
     }
 
-    /// A kubeconfig for child `i` through the parent, written as Clusternet documents it
-    /// (anonymous to the parent, impersonating `clusternet` with the child token as extra).
-    pub async fn child_kubeconfig_with_token(
+    /// A kubeconfig for child `i` through the parent, written as Clusternet documents it: the
+    /// parent user (anonymous, or a client certificate of the parent's CA) impersonates
+    /// `clusternet` with the child credential as extras.
+    pub async fn child_kubeconfig(
         &self,
         i: usize,
-        token: &str,
+        credential: &ChildCredential,
+        parent_user: Option<&crate::certs::Pem>,
         file: &str,
     ) -> Result<PathBuf> {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let extras = match credential {
+            ChildCredential::Token(token) => json!({"clusternet-token": [token]}),
+            ChildCredential::Certificate(pem) => json!({
+                "clusternet-certificate": [b64(&pem.cert)],
+                "clusternet-privatekey": [b64(&pem.key)],
+            }),
+        };
+        let mut user = match parent_user {
+            None => json!({"username": "system:anonymous"}),
+            Some(pem) => json!({
+                "client-certificate-data": b64(&pem.cert),
+                "client-key-data": b64(&pem.key),
+            }),
+        };
+        user["as"] = json!("clusternet");
+        user["as-user-extra"] = extras;
         let path = self.dir.path().join(file);
         let config = json!({
             "apiVersion": "v1", "kind": "Config",
             "clusters": [{"name": "child", "cluster": {"server": self.proxy_url(i).await?, "certificate-authority": self.parent.pki("ca.crt")}}],
-            "users": [{"name": "child", "user": {"username": "system:anonymous", "as": "clusternet", "as-user-extra": {"clusternet-token": [token]}}}],
+            "users": [{"name": "child", "user": user}],
             "contexts": [{"name": "child", "context": {"cluster": "child", "user": "child"}}],
             "current-context": "child",
         });

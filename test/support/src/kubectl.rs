@@ -34,6 +34,11 @@ impl Kubectl {
         }
     }
 
+    /// The kubeconfig it uses.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
     /// Runs kubectl with `args` (and `stdin`, if given) and returns what it printed, whatever
     /// the exit status.
     pub async fn output<I, S>(&self, args: I, stdin: Option<&str>) -> Result<Output>

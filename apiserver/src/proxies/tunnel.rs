@@ -1,0 +1,213 @@
+//! The agents' tunnels, hub side: `sockets/<cluster-id>` upgraded to a WebSocket (the agent
+//! dials it through the parent, whose RBAC allows each cluster's credentials only its own
+//! socket), one remotedialer-compatible session per cluster, and a [`Dialer`] that opens streams
+//! through them. A new tunnel from a cluster replaces its old one (an agent that restarted, or
+//! a failover between agent replicas).
+//!
+//! Clusternet's socket metrics: `clusternet_socket_connections_count` and
+//! `clusternet_socket_connections_duration_seconds`.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use clusternet_tunnel::tokio_tungstenite::WebSocketStream;
+use clusternet_tunnel::tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use clusternet_tunnel::tokio_tungstenite::tungstenite::protocol::Role;
+use clusternet_tunnel::{Session, SessionConfig, websocket_config};
+use futures::future::BoxFuture;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
+
+use crate::body::{self, Body};
+use crate::metrics::Metrics;
+use crate::proxies::Tunnels;
+use crate::proxies::transport::{BoxedIo, Dialer, Transports};
+use crate::status::ApiError;
+
+/// The registry of connected tunnels.
+pub struct TunnelRegistry {
+    sessions: Mutex<HashMap<String, (u64, Session)>>,
+    next: std::sync::atomic::AtomicU64,
+    metrics: Metrics,
+    transports: Mutex<Option<Arc<Transports>>>,
+}
+
+impl std::fmt::Debug for TunnelRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelRegistry").finish_non_exhaustive()
+    }
+}
+
+impl TunnelRegistry {
+    /// An empty registry reporting to `metrics`.
+    pub fn new(metrics: Metrics) -> Arc<Self> {
+        Arc::new(Self {
+            sessions: Mutex::new(HashMap::new()),
+            next: Default::default(),
+            metrics,
+            transports: Mutex::new(None),
+        })
+    }
+
+    /// The proxy's connection pool, whose connections into a cluster die with its tunnel.
+    pub fn set_transports(&self, transports: Arc<Transports>) {
+        if let Ok(mut t) = self.transports.lock() {
+            *t = Some(transports);
+        }
+    }
+
+    fn session(&self, id: &str) -> Option<Session> {
+        let sessions = self.sessions.lock().ok()?;
+        sessions
+            .get(id)
+            .map(|(_, s)| s.clone())
+            .filter(|s| !s.is_closed())
+    }
+
+    fn forget_connections(&self, id: &str) {
+        if let Some(t) = self.transports.lock().ok().and_then(|t| t.clone()) {
+            t.forget(id);
+        }
+    }
+
+    /// Registers a session for `id`, closing the one it replaces; returns its generation.
+    fn register(&self, id: &str, session: Session) -> u64 {
+        let generation = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let old = self
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|mut s| s.insert(id.to_string(), (generation, session)));
+        match old {
+            Some((_, old)) => {
+                tracing::info!(cluster_id = id, "a new tunnel replaces the previous one");
+                old.close();
+            }
+            None => self.metrics.socket_connections.inc(),
+        }
+        self.forget_connections(id);
+        generation
+    }
+
+    fn unregister(&self, id: &str, generation: u64) {
+        let removed = self
+            .sessions
+            .lock()
+            .ok()
+            .map(|mut s| match s.get(id) {
+                Some((g, _)) if *g == generation => s.remove(id).is_some(),
+                _ => false,
+            })
+            .unwrap_or(false);
+        if removed {
+            self.metrics.socket_connections.dec();
+            self.forget_connections(id);
+        }
+    }
+}
+
+struct TunnelDialer(Arc<TunnelRegistry>);
+
+impl Dialer for TunnelDialer {
+    fn dial(&self, cluster: &str, addr: &str) -> BoxFuture<'static, io::Result<BoxedIo>> {
+        let session = self.0.session(cluster);
+        let cluster = cluster.to_string();
+        let addr = addr.to_string();
+        Box::pin(async move {
+            let session = session.ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    format!("the agent of cluster {cluster} is disconnected"),
+                )
+            })?;
+            let stream = session
+                .dial("tcp", &addr)
+                .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string()))?;
+            Ok(Box::new(stream) as BoxedIo)
+        })
+    }
+}
+
+fn header_has(req: &Request<Body>, name: header::HeaderName, token: &str) -> bool {
+    req.headers()
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+impl Tunnels for Arc<TunnelRegistry> {
+    fn connected(&self, id: &str) -> bool {
+        self.session(id).is_some()
+    }
+
+    fn dialer(&self) -> Arc<dyn Dialer> {
+        Arc::new(TunnelDialer(self.clone()))
+    }
+
+    fn accept(
+        &self,
+        id: String,
+        mut req: Request<Body>,
+    ) -> BoxFuture<'static, Result<Response<Body>, ApiError>> {
+        let registry = self.clone();
+        Box::pin(async move {
+            if !(header_has(&req, header::UPGRADE, "websocket")
+                && header_has(&req, header::CONNECTION, "upgrade"))
+            {
+                return Err(ApiError::bad_request(
+                    "the tunnel endpoint takes a WebSocket upgrade",
+                ));
+            }
+            let key = req
+                .headers()
+                .get(header::SEC_WEBSOCKET_KEY)
+                .ok_or_else(|| ApiError::bad_request("missing Sec-WebSocket-Key"))?
+                .as_bytes()
+                .to_vec();
+            let on_upgrade = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                let upgraded = match on_upgrade.await {
+                    Ok(u) => u,
+                    Err(err) => {
+                        tracing::info!(cluster_id = %id, error = %err, "tunnel upgrade failed");
+                        return;
+                    }
+                };
+                // Go agents send each write as one frame of any size: websocket_config()
+                // raises tungstenite's limits accordingly.
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(websocket_config()),
+                )
+                .await;
+                let (session, driver) = Session::server(ws, SessionConfig::server());
+                let generation = registry.register(&id, session);
+                tracing::info!(cluster_id = %id, "tunnel connected");
+                let started = Instant::now();
+                let result = driver.await;
+                registry.unregister(&id, generation);
+                registry
+                    .metrics
+                    .socket_duration
+                    .observe(started.elapsed().as_secs_f64());
+                match result {
+                    Ok(()) => tracing::info!(cluster_id = %id, "tunnel closed"),
+                    Err(err) => tracing::info!(cluster_id = %id, error = %err, "tunnel lost"),
+                }
+            });
+            let mut resp = Response::new(body::empty());
+            *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let h = resp.headers_mut();
+            h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            let accept = HeaderValue::from_str(&derive_accept_key(&key))
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+            Ok(resp)
+        })
+    }
+}
