@@ -23,6 +23,7 @@ help:
 	@echo "make up          start parent + child1..child$(CLUSTERS) locally with Clusternet (CLUSTERS=n for more)"
 	@echo "make down        stop everything 'make up' started"
 	@echo "make test        fmt check, clippy, unit tests, end-to-end suites (what CI runs)"
+	@echo "make bench-proxy  proxied vs direct GET to a child: p50/p99, req/s at 1/16/64 clients"
 	@echo "make crds        regenerate deploy/crds from the Rust types"
 	@echo "make controlplane  build the local control plane (etcd + kube-apiserver + controllers) and kubectl"
 
@@ -89,6 +90,14 @@ test: controlplane
 	@$(CARGO) build --workspace --bins
 	@echo "==> unit and end-to-end tests (real control planes)"
 	@$(CARGO) test --workspace --no-fail-fast
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks: release builds, ratios against the direct path measured in the same run.
+
+.PHONY: bench-proxy
+bench-proxy: controlplane
+	@$(CARGO) build --release -p clusternet-hub -p clusternet-agent -p clusternet-controller-manager --bins
+	@$(CARGO) bench -p clusternet-e2e --bench proxy
 
 .PHONY: clean
 clean: down

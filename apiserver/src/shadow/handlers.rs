@@ -488,17 +488,10 @@ async fn list_objects(
     rendering: &Rendering<'_>,
 ) -> Result<Response<Body>, ApiError> {
     let path = format!("{}?{}", call.manifests_path(), call.list_query(false)?);
-    let list = call
-        .state
-        .parent
-        .call(Method::GET, &path, None)
-        .await?
-        .json()?;
-    let items: Vec<Value> = list["items"]
-        .as_array()
-        .map(|a| a.iter().map(store::from_manifest).collect())
-        .unwrap_or_default();
-    let meta = list["metadata"].clone();
+    let answer = call.state.parent.call(Method::GET, &path, None).await?;
+    let (meta, items) = store::objects_from_manifest_list(&answer.body)
+        .map_err(|e| ApiError::internal(format!("decoding the parent's answer: {e}")))?;
+    drop(answer);
     respond(
         StatusCode::OK,
         &rendering.list(items, meta),

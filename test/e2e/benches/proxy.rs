@@ -1,0 +1,175 @@
+//! Proxied vs direct: a small GET to a child cluster's apiserver, straight to the child and
+//! through the parent (kube-apiserver's aggregation proxy → hub → websocket tunnel → agent →
+//! child), both measured in the same run on the same machine. Prints p50/p99 latency and
+//! requests/s at 1, 16 and 64 concurrent clients, and the ratios proxied/direct.
+//!
+//! `make bench-proxy` (release build). `BENCH_SECONDS` sets the time per measurement (5).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clusternet_test_support::clusternet::{EnvOptions, Environment};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::json;
+
+const PATH: &str = "/api/v1/namespaces/default";
+const LEVELS: [usize; 3] = [1, 16, 64];
+
+#[derive(Clone)]
+struct Target {
+    client: kube::Client,
+    /// Impersonation headers (the proxied path carries the child credential as extras).
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Target {
+    async fn get(&self) -> Result<()> {
+        let mut request = http::Request::get(PATH);
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
+        let body = self.client.request_text(request.body(Vec::new())?).await?;
+        if !body.contains("\"name\":\"default\"") {
+            bail!("unexpected answer: {body}");
+        }
+        Ok(())
+    }
+}
+
+struct Figures {
+    p50: Duration,
+    p99: Duration,
+    per_second: f64,
+}
+
+async fn measure(target: &Target, clients: usize, seconds: f64) -> Result<Figures> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (target, stop) = (target.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                target.get().await?;
+                latencies.push(t.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+    Ok(Figures {
+        p50: at(0.50),
+        p99: at(0.99),
+        per_second: all.len() as f64 / elapsed.as_secs_f64(),
+    })
+}
+
+async fn client_from(path: &std::path::Path) -> Result<kube::Client> {
+    let kubeconfig = Kubeconfig::read_from(path)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("kubeconfig {}", path.display()))?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let seconds: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    eprintln!("starting parent + 1 child with Clusternet (tunnel mode)…");
+    let env = Environment::start(1, EnvOptions::default()).await?;
+    let child = &env.children[0];
+    let token = env.child_token(0, "bench", "cluster-admin").await?;
+
+    // Direct: the child's own apiserver with the same ServiceAccount token.
+    let direct_kubeconfig = env
+        .parent
+        .kubeconfig()
+        .with_file_name("bench-direct.kubeconfig");
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": child.server(), "certificate-authority": child.pki("ca.crt")}}],
+        "users": [{"name": "u", "user": {"token": token}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c"});
+    std::fs::write(&direct_kubeconfig, config.to_string())?;
+    let direct = Target {
+        client: client_from(&direct_kubeconfig).await?,
+        headers: Vec::new(),
+    };
+    // Proxied: the parent's admin impersonates `clusternet` with the token as extra, the way
+    // Clusternet documents child kubeconfigs; the server is sockets/<id>/proxy/direct.
+    let proxied_config = {
+        let kubeconfig = Kubeconfig::read_from(env.parent.kubeconfig())?;
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        config.cluster_url = env.proxy_url(0).await?.parse()?;
+        config
+    };
+    let proxied = Target {
+        client: kube::Client::try_from(proxied_config)?,
+        headers: vec![
+            ("Impersonate-User", "clusternet".to_string()),
+            ("Impersonate-Extra-Clusternet-Token", token.clone()),
+        ],
+    };
+    // Warm both paths (connections, the hub's child transport, caches).
+    for _ in 0..200 {
+        direct.get().await?;
+        proxied.get().await?;
+    }
+
+    println!(
+        "GET {PATH} on a child: direct vs through parent → hub → tunnel → agent ({seconds} s each, release build, same machine)"
+    );
+    println!(
+        "{:>8} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>9} | {:>7} {:>7} {:>9}",
+        "clients",
+        "direct p50",
+        "p99",
+        "req/s",
+        "proxy p50",
+        "p99",
+        "req/s",
+        "p50 ×",
+        "p99 ×",
+        "req/s ×"
+    );
+    for clients in LEVELS {
+        let d = measure(&direct, clients, seconds).await?;
+        let p = measure(&proxied, clients, seconds).await?;
+        println!(
+            "{:>8} | {:>10} {:>10} {:>9.0} | {:>10} {:>10} {:>9.0} | {:>7.2} {:>7.2} {:>9.2}",
+            clients,
+            ms(d.p50),
+            ms(d.p99),
+            d.per_second,
+            ms(p.p50),
+            ms(p.p99),
+            p.per_second,
+            p.p50.as_secs_f64() / d.p50.as_secs_f64(),
+            p.p99.as_secs_f64() / d.p99.as_secs_f64(),
+            p.per_second / d.per_second,
+        );
+    }
+    Ok(())
+}
