@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clusternet_test_support::clusternet::{EnvOptions, Environment};
+use clusternet_test_support::certs::TestCa;
+use clusternet_test_support::clusternet::{self, EnvOptions, Environment};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
@@ -20,13 +21,15 @@ const LEVELS: [usize; 3] = [1, 16, 64];
 #[derive(Clone)]
 struct Target {
     client: kube::Client,
+    /// Path prefix before the child path (the hub serves `sockets/<id>/proxy/direct` itself).
+    prefix: String,
     /// Impersonation headers (the proxied path carries the child credential as extras).
     headers: Vec<(&'static str, String)>,
 }
 
 impl Target {
     async fn get(&self) -> Result<()> {
-        let mut request = http::Request::get(PATH);
+        let mut request = http::Request::get(format!("{}{PATH}", self.prefix));
         for (name, value) in &self.headers {
             request = request.header(*name, value);
         }
@@ -114,6 +117,7 @@ async fn main() -> Result<()> {
     std::fs::write(&direct_kubeconfig, config.to_string())?;
     let direct = Target {
         client: client_from(&direct_kubeconfig).await?,
+        prefix: String::new(),
         headers: Vec::new(),
     };
     // Proxied: the parent's admin impersonates `clusternet` with the token as extra, the way
@@ -127,38 +131,86 @@ async fn main() -> Result<()> {
     };
     let proxied = Target {
         client: kube::Client::try_from(proxied_config)?,
+        prefix: String::new(),
         headers: vec![
             ("Impersonate-User", "clusternet".to_string()),
             ("Impersonate-Extra-Clusternet-Token", token.clone()),
         ],
     };
+    // The hub alone (no parent in front): what the aggregator would send it — its front-proxy
+    // client certificate and the X-Remote-* identity headers.
+    let hub_direct = {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let front_proxy = TestCa::from_files(
+            &env.parent.pki("front-proxy-ca.crt"),
+            &env.parent.pki("front-proxy-ca.key"),
+        )?
+        .issue_client("front-proxy-client", None)?;
+        let hub_ca = clusternet::hub_ca_pem(&env.parent).await?;
+        let config = json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "hub", "cluster": {"server": format!("https://{}", env.hub.addr),
+                "certificate-authority-data": b64(&hub_ca), "tls-server-name": "clusternet-hub.clusternet-system.svc"}}],
+            "users": [{"name": "aggregator", "user": {"client-certificate-data": b64(&front_proxy.cert), "client-key-data": b64(&front_proxy.key)}}],
+            "contexts": [{"name": "hub", "context": {"cluster": "hub", "user": "aggregator"}}],
+            "current-context": "hub"});
+        let path = env
+            .parent
+            .kubeconfig()
+            .with_file_name("bench-hub.kubeconfig");
+        std::fs::write(&path, config.to_string())?;
+        Target {
+            client: client_from(&path).await?,
+            prefix: format!(
+                "/apis/proxies.clusternet.io/v1alpha1/sockets/{}/proxy/direct",
+                env.cluster_id(0).await?
+            ),
+            headers: vec![
+                ("X-Remote-User", "clusternet".to_string()),
+                ("X-Remote-Group", "system:authenticated".to_string()),
+                ("X-Remote-Extra-Clusternet-Token", token.clone()),
+            ],
+        }
+    };
     // Warm both paths (connections, the hub's child transport, caches).
     for _ in 0..200 {
         direct.get().await?;
         proxied.get().await?;
+        hub_direct.get().await?;
     }
 
     println!(
-        "GET {PATH} on a child: direct vs through parent → hub → tunnel → agent ({seconds} s each, release build, same machine)"
+        "GET {PATH} on a child ({seconds} s per cell, release build, one machine):\n  direct = child apiserver; via parent = parent kube-apiserver → hub → tunnel → agent → child;\n  hub only = hub → tunnel → agent → child (what the parent's aggregator sends the hub)"
     );
     println!(
-        "{:>8} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>9} | {:>7} {:>7} {:>9}",
+        "{:>7} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>13} {:>13}",
         "clients",
-        "direct p50",
+        "direct",
         "p99",
         "req/s",
-        "proxy p50",
+        "via parent",
         "p99",
         "req/s",
-        "p50 ×",
-        "p99 ×",
-        "req/s ×"
+        "hub only",
+        "p99",
+        "req/s",
+        "parent ×p50/p99",
+        "hub ×p50/p99"
     );
     for clients in LEVELS {
         let d = measure(&direct, clients, seconds).await?;
         let p = measure(&proxied, clients, seconds).await?;
+        let h = measure(&hub_direct, clients, seconds).await?;
+        let ratio = |x: &Figures| {
+            format!(
+                "{:.2}/{:.2}",
+                x.p50.as_secs_f64() / d.p50.as_secs_f64(),
+                x.p99.as_secs_f64() / d.p99.as_secs_f64()
+            )
+        };
         println!(
-            "{:>8} | {:>10} {:>10} {:>9.0} | {:>10} {:>10} {:>9.0} | {:>7.2} {:>7.2} {:>9.2}",
+            "{:>7} | {:>9} {:>9} {:>7.0} | {:>9} {:>9} {:>7.0} | {:>9} {:>9} {:>7.0} | {:>13} {:>13}",
             clients,
             ms(d.p50),
             ms(d.p99),
@@ -166,9 +218,17 @@ async fn main() -> Result<()> {
             ms(p.p50),
             ms(p.p99),
             p.per_second,
-            p.p50.as_secs_f64() / d.p50.as_secs_f64(),
-            p.p99.as_secs_f64() / d.p99.as_secs_f64(),
+            ms(h.p50),
+            ms(h.p99),
+            h.per_second,
+            ratio(&p),
+            ratio(&h),
+        );
+        println!(
+            "{:>7}   requests/s ratio: via parent {:.2}, hub only {:.2}",
+            "",
             p.per_second / d.per_second,
+            h.per_second / d.per_second
         );
     }
     Ok(())
