@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clusternet_component_base::{client, leader, lifeline, logging};
 
 use crate::options::Options;
-use crate::{credentials, registration, status, tunnel};
+use crate::{credentials, deployer, registration, status, tunnel};
 
 /// Runs the agent.
 pub async fn run(opts: Options) -> Result<()> {
@@ -50,18 +50,51 @@ pub async fn run(opts: Options) -> Result<()> {
             apiserver_url: apiserver_url.clone(),
         },
     ));
+    // Gate Predictor without --predictor-addr: serve the built-in predictor on localhost, as
+    // Clusternet does (reached by the scheduler through the sockets proxy).
+    let mut predictor_address = opts.predictor_address.clone();
+    if opts.feature_gates.enabled("Predictor") && predictor_address.is_empty() {
+        predictor_address = format!("http://localhost:{}", opts.predictor_port);
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], opts.predictor_port));
+        let child = child.clone();
+        tokio::spawn(async move {
+            if let Err(err) = crate::predictor::serve(child, addr).await {
+                tracing::error!(error = %format!("{err:#}"), %addr, "predictor stopped");
+            }
+        });
+    }
     let settings = status::Settings {
         cluster_id: cluster_id.clone(),
         namespace: creds.namespace.clone(),
-        apiserver_url,
+        apiserver_url: apiserver_url.clone(),
         update_frequency: opts.cluster_status_update_frequency.0,
         collect_frequency: opts.cluster_status_collect_frequency.0,
         use_socket: opts.feature_gates.enabled("SocketConnection"),
         app_pusher: opts.feature_gates.enabled("AppPusher"),
         label_prefixes: opts.labels_aggregate_prefix.clone(),
         label_threshold: opts.labels_aggregate_threshold,
+        predictor_enabled: opts.feature_gates.enabled("Predictor"),
+        predictor_address: predictor_address.clone(),
+        predictor_direct_access: opts.predictor_direct_access,
     };
     let heartbeat = tokio::spawn(status::run(child.clone(), parent.clone(), settings));
+    // Pull mode: the agent applies the Descriptions of its namespace itself.
+    if deployer::deployable_by_agent(
+        &opts.cluster_sync_mode.into(),
+        opts.feature_gates.enabled("AppPusher"),
+    ) {
+        let settings = deployer::Settings {
+            parent_namespace: creds.namespace.clone(),
+            agent_namespace: opts.leader_elect_resource_namespace.clone(),
+            apiserver_url: apiserver_url.clone(),
+        };
+        let (child, parent) = (child.clone(), parent.clone());
+        tokio::spawn(async move {
+            if let Err(err) = deployer::run(child, parent, settings).await {
+                tracing::error!(error = %format!("{err:#}"), "pull-mode deployer stopped");
+            }
+        });
+    }
     // The tunnel task keeps reconnecting; it only ends on a configuration error.
     let socket_connection = opts.feature_gates.enabled("SocketConnection");
     let tunnel = tunnel::run(tunnel::Settings {

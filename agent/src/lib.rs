@@ -4,7 +4,9 @@
 
 pub mod app;
 pub mod credentials;
+pub mod deployer;
 pub mod options;
+pub mod predictor;
 pub mod registration;
 pub mod status;
 pub mod tunnel;

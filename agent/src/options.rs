@@ -70,6 +70,20 @@ pub struct Options {
     #[arg(long, default_value = "5s")]
     pub cluster_status_collect_frequency: GoDuration,
 
+    /// Address of an external replica predictor, such as https://abc.com:8080. If not set, the
+    /// built-in predictor is served when gate Predictor is enabled.
+    #[arg(long = "predictor-addr", default_value = "")]
+    pub predictor_address: String,
+
+    /// Whether clusternet-scheduler can reach the predictor directly (otherwise through the
+    /// hub's sockets proxy).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub predictor_direct_access: bool,
+
+    /// Port of the built-in predictor (gate Predictor without --predictor-addr).
+    #[arg(long, default_value_t = crate::predictor::DEFAULT_PORT)]
+    pub predictor_port: u16,
+
     /// Feature gates, e.g. SocketConnection=true,AppPusher=true.
     #[arg(long, default_value = "")]
     pub feature_gates: FeatureGates,

@@ -45,6 +45,12 @@ pub struct Settings {
     pub label_prefixes: Vec<String>,
     /// Share of worker nodes that must agree on a label.
     pub label_threshold: f32,
+    /// Gate Predictor: a replica predictor is available at `predictor_address`.
+    pub predictor_enabled: bool,
+    /// Address of the replica predictor (`--predictor-addr`, or the built-in one).
+    pub predictor_address: String,
+    /// Whether clusternet-scheduler can reach the predictor directly.
+    pub predictor_direct_access: bool,
 }
 
 /// Runs the heartbeat until the process ends.
@@ -112,6 +118,9 @@ async fn collect(
         apiserver_url: settings.apiserver_url.clone(),
         use_socket: settings.use_socket,
         app_pusher: Some(settings.app_pusher),
+        predictor_enabled: settings.predictor_enabled,
+        predictor_address: settings.predictor_address.clone(),
+        predictor_direct_access: settings.predictor_direct_access,
         heartbeat_frequency_seconds: Some(settings.update_frequency.as_secs() as i64),
         ..Default::default()
     };
@@ -370,6 +379,10 @@ impl Reporter {
             {
                 new.last_transition_time = old.last_transition_time.clone();
             }
+            // The heartbeat is the report: stamped now, not when the figures were collected
+            // (Go stamps at collection, so a collect period longer than the update period
+            // makes a live cluster look stale to the lifecycle controller).
+            status.last_observed_time = Some(Time(jiff::Timestamp::now()));
             mc.status = Some(status.clone());
             match self
                 .parent

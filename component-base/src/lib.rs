@@ -8,6 +8,7 @@ pub mod featuregate;
 pub mod leader;
 pub mod lifeline;
 pub mod logging;
+pub mod quantity;
 
 pub use duration::GoDuration;
 pub use featuregate::FeatureGates;

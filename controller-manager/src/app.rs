@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clusternet_component_base::{client, leader, lifeline, logging};
 
 use crate::options::Options;
-use crate::{approver, lifecycle};
+use crate::{approver, deployer, feedinventory, lifecycle, pusher};
 
 /// Runs the controller manager.
 pub async fn run(opts: Options) -> Result<()> {
@@ -13,11 +13,10 @@ pub async fn run(opts: Options) -> Result<()> {
     if opts.lifeline {
         lifeline::exit_when_stdin_closes();
     }
-    let parent = client::client(
-        client::config(opts.kubeconfig.as_deref())
-            .await
-            .context("parent cluster configuration")?,
-    )?;
+    let parent_config = client::config(opts.kubeconfig.as_deref())
+        .await
+        .context("parent cluster configuration")?;
+    let parent = client::client(parent_config.clone())?;
     let leadership = leader::acquire(
         parent.clone(),
         leader::Config::new(
@@ -39,6 +38,27 @@ pub async fn run(opts: Options) -> Result<()> {
         tasks.spawn(lifecycle::run(
             parent.clone(),
             opts.cluster_lifecycle_resync.0,
+        ));
+    }
+    // Push mode is part of Clusternet's deployer controller (gate Deployer).
+    if opts.controller_enabled("deployer") && opts.feature_gates.enabled("Deployer") {
+        tasks.spawn(pusher::run(parent.clone(), parent_config.clone()));
+    }
+    // Subscription → Base → Description (Clusternet's deployer, gate Deployer).
+    if opts.controller_enabled("deployer") && opts.feature_gates.enabled("Deployer") {
+        tasks.spawn(deployer::run(
+            parent.clone(),
+            deployer::Config {
+                reserved_namespace: opts.reserved_namespace.clone(),
+                feed_in_use_protection: opts.feature_gates.enabled("FeedInUseProtection"),
+            },
+        ));
+    }
+    // FeedInventory for Dividing Subscriptions (gate FeedInventory; see feedinventory.rs).
+    if opts.controller_enabled("deployer") && opts.feature_gates.enabled("FeedInventory") {
+        tasks.spawn(feedinventory::run(
+            parent.clone(),
+            opts.reserved_namespace.clone(),
         ));
     }
     tracing::info!(controllers = ?opts.controllers, "controllers started");

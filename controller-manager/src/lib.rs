@@ -1,7 +1,10 @@
 //! clusternet-controller-manager: the parent-side controllers — registration approval
-//! ([`approver`]) and cluster lifecycle ([`lifecycle`]).
+//! ([`approver`]), cluster lifecycle ([`lifecycle`]) and the deployer ([`deployer`]).
 
 pub mod app;
 pub mod approver;
+pub mod deployer;
+pub mod feedinventory;
 pub mod lifecycle;
 pub mod options;
+pub mod pusher;

@@ -512,6 +512,37 @@ pub async fn install_controller_manager(
     )
 }
 
+/// Installs and starts clusternet-scheduler for `parent` (its deploy/ RBAC, a token of its
+/// ServiceAccount), working in `dir`.
+pub async fn install_scheduler(
+    parent: &ControlPlane,
+    dir: &Path,
+    mode: Mode,
+    extra_args: &[String],
+) -> Result<Component> {
+    apply_deploy(parent, "hub/00-namespaces.yaml").await?;
+    apply_deploy(parent, "scheduler/10-rbac.yaml").await?;
+    let kubeconfig = service_account_kubeconfig(
+        parent,
+        "clusternet-system",
+        "clusternet-scheduler",
+        &dir.join("scheduler.kubeconfig"),
+    )
+    .await?;
+    let mut args = vec![
+        format!("--kubeconfig={}", kubeconfig.display()),
+        "-v=2".to_string(),
+    ];
+    args.extend_from_slice(extra_args);
+    Component::start(
+        dir,
+        "clusternet-scheduler",
+        &paths::cargo_bin("clusternet-scheduler")?,
+        &args,
+        mode,
+    )
+}
+
 /// Installs the agent's RBAC into `child` and starts clusternet-agent there (as its
 /// ServiceAccount), registering with `parent` using `token`, named `name`.
 pub async fn install_agent(
@@ -566,10 +597,16 @@ pub struct EnvOptions {
     pub agent_gates: String,
     /// Extra agent flags.
     pub agent_args: Vec<String>,
+    /// Extra flags for the agent of child `i` only (after `agent_args`; a repeated flag wins).
+    pub child_agent_args: Vec<Vec<String>>,
     /// Extra controller-manager flags.
     pub controller_manager_args: Vec<String>,
     /// Bind `clusternet:system:socketsproxy` as Go Clusternet does (to everyone).
     pub open_socketsproxy: bool,
+    /// Also run clusternet-scheduler (as its deploy/ ServiceAccount), with `scheduler_args`.
+    pub scheduler: bool,
+    /// Extra clusternet-scheduler flags.
+    pub scheduler_args: Vec<String>,
 }
 
 impl Default for EnvOptions {
@@ -577,8 +614,11 @@ impl Default for EnvOptions {
         Self {
             agent_gates: "SocketConnection=true,AppPusher=true".into(),
             agent_args: Vec::new(),
+            child_agent_args: Vec::new(),
             controller_manager_args: Vec::new(),
             open_socketsproxy: true,
+            scheduler: false,
+            scheduler_args: Vec::new(),
         }
     }
 }
@@ -591,6 +631,8 @@ pub struct Environment {
     pub hub: Hub,
     /// The controller-manager.
     pub controller_manager: Component,
+    /// The scheduler, when [`EnvOptions::scheduler`] is set.
+    pub scheduler: Option<Component>,
     /// One agent per child.
     pub agents: Vec<Component>,
     /// The parent.
@@ -641,11 +683,25 @@ impl Environment {
             &options.controller_manager_args,
         )
         .await?;
+        let scheduler = if options.scheduler {
+            Some(
+                install_scheduler(
+                    &parent,
+                    &dir.path().join("scheduler"),
+                    Mode::Owned,
+                    &options.scheduler_args,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         let mut env = Self {
             parent,
             children: planes,
             hub,
             controller_manager,
+            scheduler,
             agents: Vec::new(),
             token,
             dir,
@@ -680,6 +736,7 @@ impl Environment {
         let mut out = String::from("component logs:");
         for c in std::iter::once(&self.hub.process)
             .chain(std::iter::once(&self.controller_manager))
+            .chain(self.scheduler.iter())
             .chain(self.agents.iter())
         {
             out.push_str(&format!(
@@ -697,6 +754,9 @@ impl Environment {
         let child = &self.children[i];
         let mut args = vec![format!("--feature-gates={}", self.options.agent_gates)];
         args.extend(self.options.agent_args.iter().cloned());
+        if let Some(extra) = self.options.child_agent_args.get(i) {
+            args.extend(extra.iter().cloned());
+        }
         install_agent(
             child,
             &self.parent,

@@ -217,6 +217,31 @@ impl ControlPlane {
         self.dir.join("pki").join(file)
     }
 
+    /// Adds a Node object with `cpu` and `memory` allocatable. No kubelet runs in these control
+    /// planes; Node objects are what Clusternet's agent (heartbeat, predictor) reads.
+    pub async fn add_node(&self, name: &str, cpu: &str, memory: &str) -> Result<()> {
+        let node = serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name},
+            "status": {
+                "capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
+                "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+            }
+        });
+        self.kubectl_cmd()
+            .run_with_stdin(["create", "-f", "-"], Some(&node.to_string()))
+            .await?;
+        // Admission (TaintNodesByCondition) taints new nodes not-ready; no kubelet clears it.
+        self.kubectl([
+            "taint",
+            "nodes",
+            name,
+            "node.kubernetes.io/not-ready:NoSchedule-",
+        ])
+        .await?;
+        Ok(())
+    }
+
     /// The cluster CA certificate (PEM).
     pub fn ca_pem(&self) -> Result<String> {
         std::fs::read_to_string(self.pki("ca.crt")).context("reading ca.crt")

@@ -31,6 +31,13 @@ pub use controlplane::ControlPlane;
 pub use kubectl::Kubectl;
 pub use wait::wait_for;
 
+/// A loopback port free right now (for a component that must be told its port up front).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// Installs the ring rustls provider as the process default (idempotent). Every TLS user in the
 /// workspace builds on ring; doing this once up front makes that explicit.
 pub fn install_crypto_provider() {

@@ -1,0 +1,161 @@
+//! The deployer (feature gate `Deployer`), as Go Clusternet's `controllermanager/deployer`:
+//!
+//! ```text
+//! Subscription ──(status.bindingClusters, written by the scheduler)──► one Base per bound
+//!   cluster, in the cluster's dedicated namespace ──► Description `<base>-generic` holding the
+//!   feeds' objects (Manifests in the reserved namespace) with Globalizations, then
+//!   Localizations, applied in priority order
+//! ```
+//!
+//! * Dividing scheduling: one Localization per feed and Base (priority 1000, ApplyNow) writes the
+//!   cluster's share of `status.replicas` at the feed's `replicaJsonPath` (from the
+//!   FeedInventory).
+//! * Re-rendering: a Base change, a feed (Manifest) change, or a Localization/Globalization
+//!   with `ApplyNow` re-renders the Descriptions using the feed; `ApplyLater` overrides wait for
+//!   the next of those.
+//! * Deletion: Subscription → its Bases → their Descriptions, each held by the finalizer
+//!   `apps.clusternet.io/finalizer` until its children are gone (the applier removes the
+//!   Descriptions' finalizer after cleaning the child cluster).
+//! * Back-references: feeds carry labels `<baseUID>: Base` and `<subUID>: Subscription`;
+//!   overrides carry `<manifestUID>: <Kind>`; see [`controllers`].
+//! * Aggregated status onto the Subscription: [`status`].
+//!
+//! Not here: applying Descriptions to children (the applier), scheduling (the scheduler),
+//! Helm (HelmChart feeds are not rendered yet).
+
+pub mod controllers;
+pub mod patch;
+pub mod render;
+pub mod status;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clusternet_apis::apps::v1alpha1::{
+    Base, Description, FeedInventory, Globalization, HelmChart, Localization, Manifest,
+    Subscription,
+};
+use clusternet_apis::clusters::v1beta1::ManagedCluster;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+/// Settings of the deployer.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the hub stores Manifests.
+    pub reserved_namespace: String,
+    /// Feature gate `FeedInUseProtection`: Manifests in use cannot be deleted.
+    pub feed_in_use_protection: bool,
+}
+
+/// Caches of everything the deployer reads (Go: its listers), and the client.
+pub struct Ctx {
+    /// The parent.
+    pub client: kube::Client,
+    /// Settings.
+    pub config: Config,
+    /// Subscriptions.
+    pub subs: Store<Subscription>,
+    /// Bases.
+    pub bases: Store<Base>,
+    /// Descriptions.
+    pub descs: Store<Description>,
+    /// Manifests in the reserved namespace.
+    pub manifests: Store<Manifest>,
+    /// Localizations.
+    pub locs: Store<Localization>,
+    /// Globalizations.
+    pub globs: Store<Globalization>,
+    /// ManagedClusters.
+    pub clusters: Store<ManagedCluster>,
+    /// Namespaces.
+    pub namespaces: Store<Namespace>,
+    /// FeedInventories.
+    pub finvs: Store<FeedInventory>,
+    /// HelmCharts.
+    pub charts: Store<HelmChart>,
+}
+
+/// A reconcile error: logged, and the object is retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Error(#[from] pub anyhow::Error);
+
+impl From<kube::Error> for Error {
+    fn from(err: kube::Error) -> Self {
+        Self(err.into())
+    }
+}
+
+/// How long a failed object waits before it is retried (Go: yacht's rate limiter, whose
+/// first retries are sub-second too).
+pub const RETRY: Duration = Duration::from_millis(500);
+
+fn cache<K>(api: Api<K>) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects();
+    tokio::spawn(stream.for_each(|_| futures::future::ready(())));
+    reader
+}
+
+/// Runs the deployer until the process ends.
+pub async fn run(client: kube::Client, config: Config) {
+    let ctx = Arc::new(Ctx {
+        subs: cache(Api::all(client.clone())),
+        bases: cache(Api::all(client.clone())),
+        descs: cache(Api::all(client.clone())),
+        manifests: cache(Api::namespaced(client.clone(), &config.reserved_namespace)),
+        locs: cache(Api::all(client.clone())),
+        globs: cache(Api::all(client.clone())),
+        clusters: cache(Api::all(client.clone())),
+        namespaces: cache(Api::all(client.clone())),
+        finvs: cache(Api::all(client.clone())),
+        charts: cache(Api::all(client.clone())),
+        client,
+        config,
+    });
+    let ready = async {
+        ctx.subs.wait_until_ready().await?;
+        ctx.bases.wait_until_ready().await?;
+        ctx.descs.wait_until_ready().await?;
+        ctx.manifests.wait_until_ready().await?;
+        ctx.locs.wait_until_ready().await?;
+        ctx.globs.wait_until_ready().await?;
+        ctx.clusters.wait_until_ready().await?;
+        ctx.namespaces.wait_until_ready().await?;
+        ctx.finvs.wait_until_ready().await?;
+        ctx.charts.wait_until_ready().await
+    };
+    if let Err(err) = ready.await {
+        tracing::error!(error = %err, "deployer caches never synced");
+        return;
+    }
+    tracing::info!("deployer caches synced");
+    tokio::join!(
+        controllers::run_subscriptions(ctx.clone()),
+        controllers::run_bases(ctx.clone()),
+        controllers::run_manifests(ctx.clone()),
+        controllers::run_localizations(ctx.clone()),
+        controllers::run_globalizations(ctx.clone()),
+        controllers::run_aggregate_status(ctx.clone()),
+    );
+}
+
+/// `<namespace>/<name>` of an object, for messages.
+pub fn key<K: Resource>(obj: &K) -> String {
+    match obj.meta().namespace.as_deref() {
+        Some(ns) => format!("{ns}/{}", obj.name_any()),
+        None => obj.name_any(),
+    }
+}

@@ -1,0 +1,253 @@
+//! Push mode: the controller-manager applies generic Descriptions into the child clusters the
+//! hub deploys to (Clusternet's `DeployableByHub`: the ManagedCluster's `spec.syncMode` is not
+//! `Pull` and `status.appPusher` is true — `Push`, or `Dual` with the agent's `AppPusher` gate
+//! on), as Clusternet's controller-manager generic deployer does
+//! (`pkg/controllermanager/deployer/generic`).
+//!
+//! The child is reached as `GetChildClusterConfig` builds it: with `status.useSocket`, through
+//! the hub at `<parent>/apis/proxies.clusternet.io/v1alpha1/sockets/<cluster-id>/proxy/direct`,
+//! impersonating `clusternet` with the child's token (Secret `child-cluster-deployer` in the
+//! cluster namespace) as extra `clusternet-token`; otherwise straight to the child's advertised
+//! URL with that token and CA. The parent-side identity making the proxied request is the
+//! controller-manager's own (Clusternet uses `system:anonymous` by default); the child's RBAC
+//! then applies to the deployer token.
+//!
+//! On Description deletion for a lost cluster (no ManagedCluster, or not Ready) the finalizer is
+//! dropped without touching the child, as Clusternet does.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use clusternet_apis::apps::v1alpha1::Description;
+use clusternet_apis::clusters::v1beta1::{CLUSTER_READY, ClusterSyncMode, ManagedCluster};
+use clusternet_apis::known;
+use clusternet_applier::{Child, DriftSender, Placement, Target};
+use clusternet_component_base::client::{self, ServerTrust};
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+
+/// Whether the hub deploys to `mc` (Clusternet's `DeployableByHub`); an error when the agent has
+/// not reported whether it allows pushing yet.
+pub fn deployable_by_hub(mc: &ManagedCluster) -> Result<bool> {
+    if mc.spec.sync_mode == ClusterSyncMode::Pull {
+        return Ok(false);
+    }
+    match mc.status.as_ref().and_then(|s| s.app_pusher) {
+        None => anyhow::bail!("unknown AppPusher"),
+        Some(pusher) => Ok(pusher),
+    }
+}
+
+/// Clusternet's `IsClusterLost` for an existing ManagedCluster: it has conditions and none says
+/// Ready=True.
+pub fn is_lost(mc: &ManagedCluster) -> bool {
+    let conditions = mc
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    if conditions.is_empty() {
+        return false;
+    }
+    !conditions
+        .iter()
+        .any(|c| c.type_ == CLUSTER_READY && c.status == "True")
+}
+
+/// The hub-side path to a child's API server.
+pub fn proxy_url(parent_url: &str, cluster_id: &str) -> String {
+    format!(
+        "{}/apis/proxies.clusternet.io/v1alpha1/sockets/{cluster_id}/proxy/direct",
+        parent_url.trim_end_matches('/')
+    )
+}
+
+struct Hub {
+    parent: kube::Client,
+    parent_config: kube::Config,
+    drift: DriftSender,
+    /// Per cluster ID: how the client was built (URL, token) and the child.
+    children: Mutex<HashMap<String, (String, String, Child)>>,
+}
+
+impl Placement for Hub {
+    async fn target(&self, desc: &Description) -> Result<Target> {
+        let namespace = desc.namespace().unwrap_or_default();
+        let cluster_id = desc
+            .labels()
+            .get(known::CLUSTER_ID_LABEL)
+            .cloned()
+            .unwrap_or_default();
+        anyhow::ensure!(
+            !cluster_id.is_empty(),
+            "empty clusterID from label {}",
+            known::CLUSTER_ID_LABEL
+        );
+        let deleting = desc.metadata.deletion_timestamp.is_some();
+        let clusters: Api<ManagedCluster> = Api::namespaced(self.parent.clone(), &namespace);
+        let found = clusters
+            .list(
+                &ListParams::default().labels(&format!("{}={cluster_id}", known::CLUSTER_ID_LABEL)),
+            )
+            .await?;
+        let Some(mc) = found.items.into_iter().next() else {
+            if deleting {
+                return Ok(Target::Lost);
+            }
+            anyhow::bail!("failed to find a ManagedCluster declaration in namespace {namespace}");
+        };
+        if deleting && is_lost(&mc) {
+            return Ok(Target::Lost);
+        }
+        if !deployable_by_hub(&mc)? {
+            return Ok(Target::Skip);
+        }
+        Ok(Target::Deploy(
+            self.child(&namespace, &cluster_id, &mc).await?,
+        ))
+    }
+}
+
+impl Hub {
+    async fn child(&self, namespace: &str, cluster_id: &str, mc: &ManagedCluster) -> Result<Child> {
+        let secrets: Api<Secret> = Api::namespaced(self.parent.clone(), namespace);
+        let secret = secrets
+            .get(known::CHILD_CLUSTER_SECRET_NAME)
+            .await
+            .with_context(|| {
+                format!(
+                    "reading Secret {namespace}/{}",
+                    known::CHILD_CLUSTER_SECRET_NAME
+                )
+            })?;
+        let data = secret.data.unwrap_or_default();
+        let text = |key: &str| {
+            data.get(key)
+                .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
+                .unwrap_or_default()
+        };
+        let token = text(known::SECRET_TOKEN_KEY);
+        anyhow::ensure!(
+            !token.is_empty(),
+            "Secret {namespace}/{} has no {}",
+            known::CHILD_CLUSTER_SECRET_NAME,
+            known::SECRET_TOKEN_KEY
+        );
+        let use_socket = mc.status.as_ref().is_some_and(|s| s.use_socket);
+        let url = if use_socket {
+            proxy_url(&self.parent_config.cluster_url.to_string(), cluster_id)
+        } else {
+            text(known::CLUSTER_API_SERVER_URL_KEY)
+        };
+        if let Ok(children) = self.children.lock()
+            && let Some((u, t, child)) = children.get(cluster_id)
+            && *u == url
+            && *t == token
+        {
+            return Ok(child.clone());
+        }
+        let config = if use_socket {
+            let mut config = self.parent_config.clone();
+            config.cluster_url = url.parse().with_context(|| format!("invalid URL {url}"))?;
+            config.auth_info.impersonate = Some("clusternet".into());
+            config.auth_info.impersonate_user_extra = Some(HashMap::from([(
+                "clusternet-token".to_string(),
+                vec![token.clone()],
+            )]));
+            config
+        } else {
+            let ca = data
+                .get(known::SECRET_CA_CERT_KEY)
+                .map(|c| c.0.clone())
+                .context("no ca.crt in the child cluster Secret")?;
+            client::token_config(&url, &token, &ServerTrust::Ca(ca))?
+        };
+        let child = Child::new(client::client(config)?, cluster_id, self.drift.clone());
+        tracing::info!(%cluster_id, via_hub = use_socket, "pushing Descriptions to child cluster");
+        if let Ok(mut children) = self.children.lock() {
+            children.insert(cluster_id.to_string(), (url, token, child.clone()));
+        }
+        Ok(child)
+    }
+}
+
+/// Runs the push-mode deployer for every cluster namespace.
+pub async fn run(parent: kube::Client, parent_config: kube::Config) {
+    let (drift_tx, drift_rx) = clusternet_applier::drift_channel();
+    let hub = Hub {
+        parent: parent.clone(),
+        parent_config,
+        drift: drift_tx,
+        children: Mutex::new(HashMap::new()),
+    };
+    clusternet_applier::run(
+        parent,
+        hub,
+        drift_rx,
+        clusternet_applier::Settings {
+            reporter: known::CLUSTERNET_CTRL_MGR_NAME.into(),
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clusternet_apis::clusters::v1beta1::{ManagedClusterSpec, ManagedClusterStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    fn mc(mode: ClusterSyncMode, pusher: Option<bool>, ready: Option<&str>) -> ManagedCluster {
+        let mut mc = ManagedCluster::new(
+            "c",
+            ManagedClusterSpec {
+                sync_mode: mode,
+                ..Default::default()
+            },
+        );
+        let mut status = ManagedClusterStatus {
+            app_pusher: pusher,
+            ..Default::default()
+        };
+        if let Some(ready) = ready {
+            status.conditions.push(Condition {
+                type_: CLUSTER_READY.into(),
+                status: ready.into(),
+                last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+                message: String::new(),
+                observed_generation: None,
+                reason: "x".into(),
+            });
+        }
+        mc.status = Some(status);
+        mc
+    }
+
+    #[test]
+    fn deploys_as_clusternets_hub_does() {
+        assert!(!deployable_by_hub(&mc(ClusterSyncMode::Pull, Some(true), None)).unwrap());
+        assert!(deployable_by_hub(&mc(ClusterSyncMode::Push, Some(true), None)).unwrap());
+        assert!(deployable_by_hub(&mc(ClusterSyncMode::Dual, Some(true), None)).unwrap());
+        assert!(!deployable_by_hub(&mc(ClusterSyncMode::Dual, Some(false), None)).unwrap());
+        assert!(deployable_by_hub(&mc(ClusterSyncMode::Push, None, None)).is_err());
+    }
+
+    #[test]
+    fn lost_means_conditions_without_ready() {
+        assert!(!is_lost(&mc(ClusterSyncMode::Push, None, None)));
+        assert!(!is_lost(&mc(ClusterSyncMode::Push, None, Some("True"))));
+        assert!(is_lost(&mc(ClusterSyncMode::Push, None, Some("False"))));
+        assert!(is_lost(&mc(ClusterSyncMode::Push, None, Some("Unknown"))));
+    }
+
+    #[test]
+    fn proxy_path() {
+        assert_eq!(
+            proxy_url("https://127.0.0.1:6443/", "abc"),
+            "https://127.0.0.1:6443/apis/proxies.clusternet.io/v1alpha1/sockets/abc/proxy/direct"
+        );
+    }
+}
