@@ -705,6 +705,7 @@ async fn write(call: &Call<'_>, current: &Value, object: &Value) -> Result<Value
             manifest["metadata"][key] = current["metadata"][key].clone();
         }
     }
+    keep_foreign_labels(current, &mut manifest);
     manifest["metadata"]["resourceVersion"] = current_rv.into();
     let path = format!("{}{}", call.manifest_path(&name), manifest_query(call));
     let body = serde_json::to_vec(&manifest).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -714,6 +715,26 @@ async fn write(call: &Call<'_>, current: &Value, object: &Value) -> Result<Value
         _ => e,
     })?;
     Ok(store::from_manifest(&written.json()?))
+}
+
+/// Labels on the Manifest that did not come from the object — the controller-manager's
+/// `<uid>: Base` / `<uid>: Subscription` back-references — survive an update of the object
+/// (Go's hub keeps every old label; here a label removed from the object goes away too).
+fn keep_foreign_labels(current: &Value, manifest: &mut Value) {
+    let (Some(old), Some(new)) = (
+        current["metadata"]["labels"].as_object(),
+        manifest["metadata"]["labels"].as_object_mut(),
+    ) else {
+        return;
+    };
+    let from_object = current["template"]["metadata"]["labels"].as_object();
+    for (key, value) in old {
+        let ours = key.starts_with("config.apps.clusternet.io/");
+        let objects = from_object.is_some_and(|labels| labels.contains_key(key));
+        if !ours && !objects && !new.contains_key(key) {
+            new.insert(key.clone(), value.clone());
+        }
+    }
 }
 
 async fn update(
@@ -1017,6 +1038,21 @@ pub fn unknown_resource(info: &RequestInfo) -> ApiError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_update_keeps_labels_others_put_on_the_manifest() {
+        let current = json!({"metadata": {"labels": {
+                "config.apps.clusternet.io/kind": "ConfigMap", "app": "old", "gone": "x",
+                "0b1c-base-uid": "Base"}},
+            "template": {"metadata": {"labels": {"app": "old", "gone": "x"}}}});
+        let mut manifest = json!({"metadata": {"labels": {
+            "config.apps.clusternet.io/kind": "ConfigMap", "app": "new"}}});
+        keep_foreign_labels(&current, &mut manifest);
+        assert_eq!(
+            manifest["metadata"]["labels"],
+            json!({"config.apps.clusternet.io/kind": "ConfigMap", "app": "new", "0b1c-base-uid": "Base"})
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -141,7 +141,9 @@ async fn up(children: usize) -> Result<()> {
         }
     }
 
-    println!("==> starting clusternet-controller-manager and an agent in each child");
+    println!(
+        "==> starting clusternet-controller-manager, clusternet-scheduler and an agent in each child"
+    );
     clusternet::apply_deploy(parent, "hub/40-bootstrap-rbac.yaml").await?;
     clusternet::apply_deploy(parent, "hub/50-socketsproxy-rbac.yaml").await?;
     let token = bootstrap_token(parent).await?;
@@ -152,7 +154,17 @@ async fn up(children: usize) -> Result<()> {
     )
     .is_none()
     {
-        clusternet::install_controller_manager(parent, &parent_dir, Mode::Detached, &[]).await?;
+        // The deployer is behind Clusternet's `Deployer` gate (off by default, as in Go).
+        let gates = ["--feature-gates=SocketConnection=true,Deployer=true".to_string()];
+        clusternet::install_controller_manager(parent, &parent_dir, Mode::Detached, &gates).await?;
+    }
+    if process::running_current(
+        &parent_dir.join("clusternet-scheduler.pid"),
+        &paths::cargo_bin("clusternet-scheduler")?,
+    )
+    .is_none()
+    {
+        clusternet::install_scheduler(parent, &parent_dir, Mode::Detached, &[]).await?;
     }
     for child in &planes[1..] {
         let dir = local_dir().join(child.name());
@@ -187,6 +199,19 @@ async fn up(children: usize) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     print!("{rows}");
+    // Templates are written through the shadow API: wait until kubectl can discover it.
+    clusternet_test_support::wait_for(
+        "the shadow API in the parent's discovery",
+        std::time::Duration::from_secs(90),
+        std::time::Duration::from_millis(250),
+        || async {
+            let out = parent
+                .kubectl(["api-resources", "--api-group=shadow", "-o", "name"])
+                .await?;
+            Ok(out.contains("deployments.shadow").then_some(()))
+        },
+    )
+    .await?;
 
     let rel = |p: &std::path::Path| {
         p.strip_prefix(paths::workspace_root())
@@ -219,6 +244,17 @@ async fn up(children: usize) -> Result<()> {
         );
     }
     println!("  make down                            # stop everything");
+    println!();
+    println!("Deploy an app to every child (two lines):");
+    println!(
+        "  kubectl apply -f deploy/examples/replication/feeds.yaml -f deploy/examples/replication/subscription.yaml"
+    );
+    if let Some(child) = planes.get(1) {
+        println!(
+            "  kubectl --kubeconfig {} get deploy,svc -n demo",
+            rel(child.kubeconfig()).display()
+        );
+    }
     Ok(())
 }
 

@@ -1,0 +1,501 @@
+//! Multi-cluster apps end to end, the whole of Clusternet on real control planes (parent with
+//! hub, controller-manager and scheduler; three children with agents), driven with kubectl and
+//! the fixtures users copy from `deploy/examples/`:
+//! replication with a Globalization and Localizations, static dividing by weight, dynamic
+//! dividing, a child that rejects an object, a child joining the affinity later, a child going
+//! not ready, and deletion.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clusternet_test_support::clusternet::{EnvOptions, Environment};
+use clusternet_test_support::{ControlPlane, free_port, paths, wait_for};
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(200);
+
+fn example(path: &str) -> String {
+    paths::workspace_root()
+        .join("deploy/examples")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+async fn apply(cp: &ControlPlane, doc: &str) -> Result<String> {
+    cp.kubectl_cmd()
+        .run_with_stdin(["apply", "-f", "-"], Some(doc))
+        .await
+}
+
+/// `kubectl get <args> -o json` in `cp`, or None when it is not there.
+async fn get(cp: &ControlPlane, args: &[&str]) -> Result<Option<Value>> {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    all.extend(["-o", "json"]);
+    let out = cp.kubectl_cmd().output(all, None).await?;
+    if !out.success {
+        if out.stderr.contains("NotFound") {
+            return Ok(None);
+        }
+        anyhow::bail!("kubectl get {args:?}: {}", out.stderr);
+    }
+    Ok(Some(serde_json::from_str(&out.stdout)?))
+}
+
+/// Waits until `check` holds for what `kubectl get <args>` shows in `cp`.
+async fn until(
+    what: &str,
+    cp: &ControlPlane,
+    args: &[&str],
+    check: impl Fn(Option<&Value>) -> bool,
+) -> Result<Option<Value>> {
+    wait_for(what, TIMEOUT, POLL, || async {
+        let v = get(cp, args).await?;
+        Ok(check(v.as_ref()).then_some(v))
+    })
+    .await
+}
+
+fn replicas(d: Option<&Value>) -> Option<i64> {
+    d?["spec"]["replicas"].as_i64()
+}
+
+/// The dedicated namespace of the cluster named `name` on the parent.
+async fn cluster_namespace(parent: &ControlPlane, name: &str) -> Result<String> {
+    let mcls = get(parent, &["mcls", "-A"]).await?.context("mcls")?;
+    mcls["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .find(|mc| mc["metadata"]["name"] == name)
+        .and_then(|mc| mc["metadata"]["namespace"].as_str())
+        .map(String::from)
+        .with_context(|| format!("no ManagedCluster {name}"))
+}
+
+#[tokio::test]
+async fn multi_cluster_apps_across_three_children() -> Result<()> {
+    // Each agent serves Clusternet's predictor (on its own port: the children share a host);
+    // a 2 s heartbeat makes the not-ready grace period 6 s.
+    let ports = [free_port()?, free_port()?, free_port()?];
+    let mut env = Environment::start(
+        3,
+        EnvOptions {
+            scheduler: true,
+            controller_manager_args: vec![
+                "--feature-gates=SocketConnection=true,Deployer=true,FeedInventory=true".into(),
+            ],
+            agent_gates: "SocketConnection=true,AppPusher=true,Predictor=true".into(),
+            agent_args: vec![
+                "--cluster-status-update-frequency=2s".into(),
+                "--cluster-status-collect-frequency=1s".into(),
+            ],
+            child_agent_args: ports
+                .iter()
+                .map(|p| vec![format!("--predictor-port={p}")])
+                .collect(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let result = scenarios(&mut env).await;
+    result.with_context(|| env.logs())
+}
+
+/// Replicas the scheduler gave each bound cluster (by cluster name) for the Deployment feed.
+fn decided_replicas(sub: &Value) -> Vec<(String, i64)> {
+    let clusters: Vec<String> = sub["status"]["bindingClusters"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str()?.split('/').nth(1).map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let replicas = sub["status"]["replicas"]
+        .as_object()
+        .and_then(|m| m.iter().find(|(k, _)| k.contains("Deployment")))
+        .and_then(|(_, v)| v.as_array().cloned())
+        .unwrap_or_default();
+    clusters
+        .into_iter()
+        .zip(replicas.iter().map(|r| r.as_i64().unwrap_or(-1)))
+        .collect()
+}
+
+async fn scenarios(env: &mut Environment) -> Result<()> {
+    let parent = &env.parent;
+    let children = &env.children;
+    let mut namespaces = Vec::new();
+    for i in 1..=3 {
+        namespaces.push(cluster_namespace(parent, &format!("child{i}")).await?);
+    }
+
+    // ---- Replication with a Globalization and two Localizations (child1 only) ----------------
+    parent
+        .kubectl(["apply", "-f", &example("replication/feeds.yaml")])
+        .await?;
+    parent
+        .kubectl(["apply", "-f", &example("replication/globalization.yaml")])
+        .await?;
+    let localizations = format!(
+        r#"
+apiVersion: apps.clusternet.io/v1alpha1
+kind: Localization
+metadata:
+  name: nginx-higher-priority
+  namespace: {ns}
+spec:
+  priority: 600
+  feed: {{apiVersion: apps/v1, kind: Deployment, name: my-nginx, namespace: demo}}
+  overrides:
+  - name: scale
+    type: JSONPatch
+    value: '[{{"op": "replace", "path": "/spec/replicas", "value": 3}}]'
+---
+apiVersion: apps.clusternet.io/v1alpha1
+kind: Localization
+metadata:
+  name: nginx-lower-priority
+  namespace: {ns}
+spec:
+  priority: 300
+  feed: {{apiVersion: apps/v1, kind: Deployment, name: my-nginx, namespace: demo}}
+  overrides:
+  - name: label-and-scale
+    type: MergePatch
+    value: '{{"metadata": {{"labels": {{"deployed-in": "child1"}}}}, "spec": {{"replicas": 1}}}}'
+"#,
+        ns = namespaces[0]
+    );
+    apply(parent, &localizations).await?;
+    let created = Instant::now();
+    parent
+        .kubectl(["apply", "-f", &example("replication/subscription.yaml")])
+        .await?;
+    for (i, child) in children.iter().enumerate() {
+        let want = if i == 0 { 3 } else { 2 };
+        let d = until(
+            &format!("my-nginx in child{} with {want} replicas", i + 1),
+            child,
+            &["deploy", "my-nginx", "-n", "demo"],
+            |d| replicas(d) == Some(want),
+        )
+        .await?
+        .context("deployment")?;
+        let labels = &d["metadata"]["labels"];
+        assert_eq!(labels["some-label"], "some-value", "Globalization: {d}");
+        assert_eq!(
+            d["metadata"]["annotations"]["overridden-by"], "globalization",
+            "{d}"
+        );
+        // The lower-priority Localization applies first; its replicas lose to the higher one.
+        let expected_local = if i == 0 { "child1" } else { "" };
+        assert_eq!(
+            labels["deployed-in"].as_str().unwrap_or_default(),
+            expected_local,
+            "{d}"
+        );
+        until(
+            "my-nginx-svc",
+            child,
+            &["svc", "my-nginx-svc", "-n", "demo"],
+            |s| s.is_some(),
+        )
+        .await?;
+    }
+    eprintln!(
+        "replication: in all 3 children, overrides applied, {:?} after the Subscription",
+        created.elapsed()
+    );
+    let sub = get(parent, &["subs", "app-demo", "-n", "default"])
+        .await?
+        .context("subscription")?;
+    let bound = sub["status"]["bindingClusters"]
+        .as_array()
+        .context("bindingClusters")?;
+    assert_eq!(bound.len(), 3, "{sub}");
+    eprintln!(
+        "kubectl get subs:\n{}",
+        parent.kubectl(["get", "subs", "-n", "default"]).await?
+    );
+
+    // ---- Static dividing by weights: 6 replicas → child1 2, child2 4, child3 none ------------
+    parent
+        .kubectl(["apply", "-f", &example("static-dividing/feeds.yaml")])
+        .await?;
+    parent
+        .kubectl(["apply", "-f", &example("static-dividing/subscription.yaml")])
+        .await?;
+    for (i, want) in [(0usize, 2i64), (1, 4)] {
+        until(
+            &format!("static dividing: {want} replicas in child{}", i + 1),
+            &children[i],
+            &["deploy", "my-nginx", "-n", "bar"],
+            |d| replicas(d) == Some(want),
+        )
+        .await?;
+    }
+    let sub = until(
+        "static dividing status",
+        parent,
+        &["subs", "static-dividing-scheduling-demo", "-n", "default"],
+        |s| s.is_some_and(|s| s["status"]["bindingClusters"].as_array().map(Vec::len) == Some(2)),
+    )
+    .await?
+    .context("subscription")?;
+    eprintln!("static dividing status: {}", sub["status"]);
+    assert!(
+        get(&children[2], &["ns", "bar"]).await?.is_none(),
+        "child3 is not a subscriber of the static dividing"
+    );
+
+    // ---- Dynamic dividing: 6 replicas by predicted capacity (2, 6 and 2 CPUs) ----------------
+    for (i, cpu) in [(0usize, "2"), (1, "6"), (2, "2")] {
+        children[i].add_node("worker-1", cpu, "16Gi").await?;
+    }
+    parent
+        .kubectl(["apply", "-f", &example("dynamic-dividing/feeds.yaml")])
+        .await?;
+    parent
+        .kubectl([
+            "apply",
+            "-f",
+            &example("dynamic-dividing/subscription.yaml"),
+        ])
+        .await?;
+    let sub = until(
+        "dynamic dividing decided",
+        parent,
+        &["subs", "dynamic-dividing-scheduling-demo", "-n", "default"],
+        |s| s.is_some_and(|s| decided_replicas(s).len() == 3),
+    )
+    .await?
+    .context("subscription")?;
+    let decided = decided_replicas(&sub);
+    eprintln!("dynamic dividing decided: {decided:?}");
+    assert_eq!(
+        decided.iter().map(|(_, r)| r).sum::<i64>(),
+        6,
+        "{decided:?}"
+    );
+    let most = decided.iter().max_by_key(|(_, r)| *r).context("decided")?;
+    assert_eq!(
+        most.0, "child2",
+        "the largest cluster takes the most: {decided:?}"
+    );
+    for (name, want) in &decided {
+        let i: usize = name.trim_start_matches("child").parse::<usize>()? - 1;
+        until(
+            &format!("dynamic dividing: {want} replicas in {name}"),
+            &children[i],
+            &["deploy", "my-nginx", "-n", "qux"],
+            |d| replicas(d) == Some(*want),
+        )
+        .await?;
+    }
+
+    // ---- A child joins the affinity later: it gets the app -----------------------------------
+    for (i, namespace) in namespaces.iter().take(2).enumerate() {
+        parent
+            .kubectl([
+                "label",
+                "mcls",
+                "-n",
+                namespace,
+                &format!("child{}", i + 1),
+                "tier=gold",
+            ])
+            .await?;
+    }
+    let gold = r#"
+apiVersion: shadow/v1alpha1
+kind: Namespace
+metadata:
+  name: gold
+---
+apiVersion: shadow/v1alpha1
+kind: ConfigMap
+metadata:
+  name: tier-config
+  namespace: gold
+data:
+  tier: gold
+---
+apiVersion: apps.clusternet.io/v1alpha1
+kind: Subscription
+metadata:
+  name: gold-tier
+  namespace: default
+spec:
+  subscribers:
+  - clusterAffinity:
+      matchLabels:
+        tier: gold
+  feeds:
+  - {apiVersion: v1, kind: Namespace, name: gold}
+  - {apiVersion: v1, kind: ConfigMap, name: tier-config, namespace: gold}
+"#;
+    apply(parent, gold).await?;
+    for child in &children[..2] {
+        until(
+            "tier-config",
+            child,
+            &["cm", "tier-config", "-n", "gold"],
+            |c| c.is_some(),
+        )
+        .await?;
+    }
+    assert!(get(&children[2], &["ns", "gold"]).await?.is_none());
+    let t = Instant::now();
+    parent
+        .kubectl(["label", "mcls", "-n", &namespaces[2], "child3", "tier=gold"])
+        .await?;
+    until(
+        "tier-config in child3",
+        &children[2],
+        &["cm", "tier-config", "-n", "gold"],
+        |c| c.is_some(),
+    )
+    .await?;
+    eprintln!(
+        "child3 labelled tier=gold → it has the app after {:?}",
+        t.elapsed()
+    );
+
+    // ---- A child goes not ready: Replication drops it (as Clusternet), back when it returns --
+    let t = Instant::now();
+    env.agents[2].stop();
+    let sub = until(
+        "child3 unbound from gold-tier once not ready",
+        parent,
+        &["subs", "gold-tier", "-n", "default"],
+        |s| {
+            s.is_some_and(|s| {
+                let bound = s["status"]["bindingClusters"].to_string();
+                bound.contains("child1") && !bound.contains("child3")
+            })
+        },
+    )
+    .await?
+    .context("subscription")?;
+    eprintln!(
+        "child3's agent stopped → unbound after {:?}: {}",
+        t.elapsed(),
+        sub["status"]["bindingClusters"]
+    );
+    env.agents[2] = env.start_agent(2).await?;
+    let parent = &env.parent;
+    let children = &env.children;
+    until(
+        "child3 bound again",
+        parent,
+        &["subs", "gold-tier", "-n", "default"],
+        |s| {
+            s.is_some_and(|s| {
+                s["status"]["bindingClusters"]
+                    .to_string()
+                    .contains("child3")
+            })
+        },
+    )
+    .await?;
+    until(
+        "tier-config in child3 again",
+        &children[2],
+        &["cm", "tier-config", "-n", "gold"],
+        |c| c.is_some(),
+    )
+    .await?;
+
+    // ---- A child rejects an object: a clear reason; the others still get theirs ---------------
+    let broken = format!(
+        r#"
+apiVersion: apps.clusternet.io/v1alpha1
+kind: Localization
+metadata:
+  name: break-it
+  namespace: {ns}
+spec:
+  priority: 700
+  overridePolicy: ApplyNow
+  feed: {{apiVersion: apps/v1, kind: Deployment, name: my-nginx, namespace: demo}}
+  overrides:
+  - name: negative
+    type: JSONPatch
+    value: '[{{"op": "replace", "path": "/spec/replicas", "value": -1}}]'
+"#,
+        ns = namespaces[1]
+    );
+    apply(parent, &broken).await?;
+    let failed = wait_for(
+        "child2's Description to fail with the child's message",
+        TIMEOUT,
+        POLL,
+        || async {
+            let list = get(parent, &["descriptions", "-n", &namespaces[1]])
+                .await?
+                .context("descriptions")?;
+            Ok(list["items"].as_array().and_then(|items| {
+                items
+                    .iter()
+                    .find(|d| d["status"]["phase"] == "Failure")
+                    .map(|d| {
+                        d["status"]["reason"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+            }))
+        },
+    )
+    .await?;
+    assert!(failed.contains("spec.replicas"), "{failed}");
+    eprintln!("child2 rejects replicas -1: {failed}");
+    // The Service of the same Description is still there, and the other children unaffected.
+    assert!(
+        get(&children[1], &["svc", "my-nginx-svc", "-n", "demo"])
+            .await?
+            .is_some()
+    );
+    assert_eq!(
+        replicas(
+            get(&children[2], &["deploy", "my-nginx", "-n", "demo"])
+                .await?
+                .as_ref()
+        ),
+        Some(2)
+    );
+    parent
+        .kubectl(["delete", "localization", "break-it", "-n", &namespaces[1]])
+        .await?;
+
+    // ---- Deleting the Subscription removes what it created in every child --------------------
+    let t = Instant::now();
+    parent
+        .kubectl([
+            "delete",
+            "subs",
+            "app-demo",
+            "-n",
+            "default",
+            "--wait=false",
+        ])
+        .await?;
+    for (i, child) in children.iter().enumerate() {
+        until(
+            &format!("my-nginx gone from child{}", i + 1),
+            child,
+            &["deploy", "my-nginx", "-n", "demo"],
+            |d| d.is_none(),
+        )
+        .await?;
+    }
+    eprintln!(
+        "Subscription deleted → gone from all 3 children in {:?}",
+        t.elapsed()
+    );
+    Ok(())
+}
