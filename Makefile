@@ -24,6 +24,7 @@ help:
 	@echo "make down        stop everything 'make up' started"
 	@echo "make test        fmt check, clippy, unit tests, end-to-end suites (what CI runs)"
 	@echo "make bench-proxy  proxied vs direct GET to a child: p50/p99, req/s at 1/16/64 clients"
+	@echo "make bench-deploy Subscription created → object in every child: p50/p99 over 100, vs direct"
 	@echo "make crds        regenerate deploy/crds from the Rust types"
 	@echo "make controlplane  build the local control plane (etcd + kube-apiserver + controllers) and kubectl"
 
@@ -96,8 +97,13 @@ test: controlplane
 
 .PHONY: bench-proxy
 bench-proxy: controlplane
-	@$(CARGO) build --release -p clusternet-hub -p clusternet-agent -p clusternet-controller-manager --bins
+	@$(CARGO) build --release --bins
 	@$(CARGO) bench -p clusternet-e2e --bench proxy
+
+.PHONY: bench-deploy
+bench-deploy: controlplane
+	@$(CARGO) build --release --bins
+	@$(CARGO) bench -p clusternet-e2e --bench deploy
 
 .PHONY: clean
 clean: down

@@ -40,12 +40,9 @@ pub async fn run(opts: Options) -> Result<()> {
             opts.cluster_lifecycle_resync.0,
         ));
     }
-    // Push mode is part of Clusternet's deployer controller (gate Deployer).
+    // Clusternet's deployer (gate Deployer): Subscription → Base → Description, and push mode.
     if opts.controller_enabled("deployer") && opts.feature_gates.enabled("Deployer") {
         tasks.spawn(pusher::run(parent.clone(), parent_config.clone()));
-    }
-    // Subscription → Base → Description (Clusternet's deployer, gate Deployer).
-    if opts.controller_enabled("deployer") && opts.feature_gates.enabled("Deployer") {
         tasks.spawn(deployer::run(
             parent.clone(),
             deployer::Config {

@@ -154,8 +154,10 @@ async fn up(children: usize) -> Result<()> {
     )
     .is_none()
     {
-        // The deployer is behind Clusternet's `Deployer` gate (off by default, as in Go).
-        let gates = ["--feature-gates=SocketConnection=true,Deployer=true".to_string()];
+        // The deployer and FeedInventory are behind gates (off by default, as in Go).
+        let gates = [
+            "--feature-gates=SocketConnection=true,Deployer=true,FeedInventory=true".to_string(),
+        ];
         clusternet::install_controller_manager(parent, &parent_dir, Mode::Detached, &gates).await?;
     }
     if process::running_current(
