@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use base64::Engine;
-use clusternet_test_support::clusternet::{EnvOptions, Environment};
+use clusternet_test_support::clusternet::{self, EnvOptions, Environment};
 use clusternet_test_support::{ControlPlane, wait_for};
 use serde_json::{Value, json};
 
@@ -276,13 +276,7 @@ async fn subscription_to_bases_and_descriptions_with_overrides() -> Result<()> {
 
 async fn scenario(env: &Environment) -> Result<()> {
     let parent = &env.parent;
-    wait_for("shadow deployments in discovery", TIMEOUT, POLL, || async {
-        let out = parent
-            .kubectl(["api-resources", "--api-group=shadow", "-o", "name"])
-            .await?;
-        Ok(out.contains("deployments.shadow").then_some(()))
-    })
-    .await?;
+    clusternet::wait_for_shadow_resource(parent, "deployments.shadow", true, TIMEOUT).await?;
     let cs = clusters(env).await?;
     ensure!(cs.len() == 2, "clusters: {cs:?}");
     let (c1, c2) = (&cs[0], &cs[1]);

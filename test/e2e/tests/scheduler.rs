@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clusternet_test_support::clusternet::{EnvOptions, Environment};
+use clusternet_test_support::clusternet::{self, EnvOptions, Environment};
 use clusternet_test_support::{ControlPlane, free_port, wait_for};
 use serde_json::{Value, json};
 
@@ -199,16 +199,11 @@ async fn run(env: &mut Environment) -> Result<()> {
     label(&c1, &["sched-test/all=yes", "sched-test/group=a"]).await?;
     label(&c2, &["sched-test/all=yes", "sched-test/group=b"]).await?;
 
-    wait_for(
-        "shadow deployments in discovery",
+    clusternet::wait_for_shadow_resource(
+        parent,
+        "deployments.shadow",
+        true,
         Duration::from_secs(60),
-        Duration::from_millis(250),
-        || async {
-            let out = parent
-                .kubectl(["api-resources", "--api-group=shadow", "-o", "name"])
-                .await?;
-            Ok(out.contains("deployments.shadow").then_some(()))
-        },
     )
     .await?;
     parent
@@ -450,16 +445,11 @@ async fn run_dynamic(env: &mut Environment) -> Result<()> {
             .kubectl(["label", "mcls", "-n", ns, name, "sched-test/all=yes"])
             .await?;
     }
-    wait_for(
-        "shadow deployments in discovery",
+    clusternet::wait_for_shadow_resource(
+        parent,
+        "deployments.shadow",
+        true,
         Duration::from_secs(60),
-        Duration::from_millis(250),
-        || async {
-            let out = parent
-                .kubectl(["api-resources", "--api-group=shadow", "-o", "name"])
-                .await?;
-            Ok(out.contains("deployments.shadow").then_some(()))
-        },
     )
     .await?;
     parent

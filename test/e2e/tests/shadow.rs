@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clusternet_test_support::clusternet::HubEnv;
+use clusternet_test_support::clusternet::{self, HubEnv};
 use clusternet_test_support::{ControlPlane, paths, wait_for};
 use serde_json::{Value, json};
 
@@ -13,16 +13,11 @@ async fn env() -> Result<HubEnv> {
     let env = HubEnv::start("shadow", true).await?;
     let parent = &env.parent;
     // The shadow resources reach kubectl through the aggregator's discovery.
-    wait_for(
-        "shadow resources in discovery",
+    clusternet::wait_for_shadow_resource(
+        parent,
+        "deployments.shadow",
+        true,
         Duration::from_secs(60),
-        Duration::from_millis(250),
-        || async {
-            let out = parent
-                .kubectl(["api-resources", "--api-group=shadow", "-o", "name"])
-                .await?;
-            Ok(out.contains("deployments.shadow").then_some(()))
-        },
     )
     .await?;
     Ok(env)
@@ -594,18 +589,8 @@ async fn crds_created_later_appear_under_shadow_and_round_trip() -> Result<()> {
         .run_with_stdin(["apply", "-f", "-"], Some(&crd.to_string()))
         .await?;
     let created = Instant::now();
-    wait_for(
-        "widgets under shadow",
-        Duration::from_secs(60),
-        Duration::from_millis(250),
-        || async {
-            let out = parent
-                .kubectl(["api-resources", "--api-group=shadow", "-o", "name"])
-                .await?;
-            Ok(out.lines().any(|l| l == "widgets.shadow").then_some(()))
-        },
-    )
-    .await?;
+    clusternet::wait_for_shadow_resource(parent, "widgets.shadow", true, Duration::from_secs(60))
+        .await?;
     eprintln!(
         "CRD created → widgets served under shadow in {:?}",
         created.elapsed()
@@ -666,18 +651,8 @@ async fn crds_created_later_appear_under_shadow_and_round_trip() -> Result<()> {
     parent
         .kubectl(["delete", "crd", "widgets.example.com"])
         .await?;
-    wait_for(
-        "widgets gone from shadow",
-        Duration::from_secs(60),
-        Duration::from_millis(250),
-        || async {
-            let out = parent
-                .kubectl(["api-resources", "--api-group=shadow", "-o", "name"])
-                .await?;
-            Ok((!out.lines().any(|l| l == "widgets.shadow")).then_some(()))
-        },
-    )
-    .await
+    clusternet::wait_for_shadow_resource(parent, "widgets.shadow", false, Duration::from_secs(60))
+        .await
 }
 
 #[tokio::test]

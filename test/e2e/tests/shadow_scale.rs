@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clusternet_test_support::clusternet::HubEnv;
-use clusternet_test_support::wait_for;
+use clusternet_test_support::clusternet::{self, HubEnv};
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
@@ -34,16 +33,11 @@ async fn ten_thousand_shadow_objects_page_list_and_watch() -> Result<()> {
     let env = HubEnv::start("shadow-scale", true).await?;
     let parent = &env.parent;
     let pid = env.hub.process.pid;
-    wait_for(
-        "shadow configmaps in discovery",
+    clusternet::wait_for_shadow_resource(
+        parent,
+        "configmaps.shadow",
+        true,
         Duration::from_secs(60),
-        Duration::from_millis(250),
-        || async {
-            let out = parent
-                .kubectl(["api-resources", "--api-group=shadow", "-o", "name"])
-                .await?;
-            Ok(out.contains("configmaps.shadow").then_some(()))
-        },
     )
     .await?;
     let client = parent.client().await?;

@@ -488,28 +488,8 @@ pub async fn install_controller_manager(
     mode: Mode,
     extra_args: &[String],
 ) -> Result<Component> {
-    apply_deploy(parent, "hub/00-namespaces.yaml").await?;
-    apply_deploy(parent, "controller-manager/10-rbac.yaml").await?;
-    let kubeconfig = service_account_kubeconfig(
-        parent,
-        "clusternet-system",
-        "clusternet-controller-manager",
-        &dir.join("controller-manager.kubeconfig"),
-    )
-    .await?;
-    let mut args = vec![
-        format!("--kubeconfig={}", kubeconfig.display()),
-        "--feature-gates=SocketConnection=true".to_string(),
-        "-v=2".to_string(),
-    ];
-    args.extend_from_slice(extra_args);
-    Component::start(
-        dir,
-        "clusternet-controller-manager",
-        &paths::cargo_bin("clusternet-controller-manager")?,
-        &args,
-        mode,
-    )
+    let gates = ["--feature-gates=SocketConnection=true".to_string()];
+    install_on_parent(parent, dir, mode, "controller-manager", &gates, extra_args).await
 }
 
 /// Installs and starts clusternet-scheduler for `parent` (its deploy/ RBAC, a token of its
@@ -520,27 +500,57 @@ pub async fn install_scheduler(
     mode: Mode,
     extra_args: &[String],
 ) -> Result<Component> {
+    install_on_parent(parent, dir, mode, "scheduler", &[], extra_args).await
+}
+
+/// Starts `clusternet-<component>` for `parent` as ServiceAccount
+/// `clusternet-system/clusternet-<component>` with the RBAC of `deploy/<component>/10-rbac.yaml`;
+/// `args` come before `extra_args` (a repeated flag wins).
+async fn install_on_parent(
+    parent: &ControlPlane,
+    dir: &Path,
+    mode: Mode,
+    component: &str,
+    args: &[String],
+    extra_args: &[String],
+) -> Result<Component> {
     apply_deploy(parent, "hub/00-namespaces.yaml").await?;
-    apply_deploy(parent, "scheduler/10-rbac.yaml").await?;
+    apply_deploy(parent, &format!("{component}/10-rbac.yaml")).await?;
+    let name = format!("clusternet-{component}");
     let kubeconfig = service_account_kubeconfig(
         parent,
         "clusternet-system",
-        "clusternet-scheduler",
-        &dir.join("scheduler.kubeconfig"),
+        &name,
+        &dir.join(format!("{component}.kubeconfig")),
     )
     .await?;
-    let mut args = vec![
-        format!("--kubeconfig={}", kubeconfig.display()),
-        "-v=2".to_string(),
-    ];
-    args.extend_from_slice(extra_args);
-    Component::start(
-        dir,
-        "clusternet-scheduler",
-        &paths::cargo_bin("clusternet-scheduler")?,
-        &args,
-        mode,
-    )
+    let mut all = vec![format!("--kubeconfig={}", kubeconfig.display())];
+    all.extend_from_slice(args);
+    all.push("-v=2".to_string());
+    all.extend_from_slice(extra_args);
+    Component::start(dir, &name, &paths::cargo_bin(&name)?, &all, mode)
+}
+
+/// Waits until kubectl on `parent` discovers the shadow resource `name` (e.g.
+/// `deployments.shadow`), or, with `served` false, no longer does.
+pub async fn wait_for_shadow_resource(
+    parent: &ControlPlane,
+    name: &str,
+    served: bool,
+    timeout: Duration,
+) -> Result<()> {
+    let what = if served {
+        format!("{name} in the parent's discovery")
+    } else {
+        format!("{name} gone from the parent's discovery")
+    };
+    wait_for(&what, timeout, Duration::from_millis(250), || async {
+        let out = parent
+            .kubectl(["api-resources", "--api-group=shadow", "-o", "name"])
+            .await?;
+        Ok((out.lines().any(|l| l == name) == served).then_some(()))
+    })
+    .await
 }
 
 /// Installs the agent's RBAC into `child` and starts clusternet-agent there (as its

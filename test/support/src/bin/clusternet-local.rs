@@ -202,16 +202,11 @@ async fn up(children: usize) -> Result<()> {
     );
     print!("{rows}");
     // Templates are written through the shadow API: wait until kubectl can discover it.
-    clusternet_test_support::wait_for(
-        "the shadow API in the parent's discovery",
+    clusternet::wait_for_shadow_resource(
+        parent,
+        "deployments.shadow",
+        true,
         std::time::Duration::from_secs(90),
-        std::time::Duration::from_millis(250),
-        || async {
-            let out = parent
-                .kubectl(["api-resources", "--api-group=shadow", "-o", "name"])
-                .await?;
-            Ok(out.contains("deployments.shadow").then_some(()))
-        },
     )
     .await?;
 
