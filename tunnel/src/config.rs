@@ -29,24 +29,50 @@ pub const PING_WAIT_DURATION: Duration = Duration::from_secs(60);
 /// remotedialer `MaxBuffer` (`1 << 21`): a reader buffering more than this pauses the sender.
 pub const MAX_BUFFER: usize = 1 << 21;
 
-/// Largest websocket message (and frame) [`websocket_config`] accepts: 256 MiB.
-pub const MAX_WEBSOCKET_MESSAGE: usize = 256 << 20;
+/// Largest websocket message (and frame) a hub accepts from an agent ([`websocket_config`]):
+/// 1 MiB.
+pub const MAX_WEBSOCKET_MESSAGE: usize = 1 << 20;
 
-/// The websocket settings to build a tunnel's `WebSocketStream` with (both roles).
+/// Largest websocket message an agent accepts from its hub ([`agent_websocket_config`]):
+/// 256 MiB.
+pub const MAX_HUB_WEBSOCKET_MESSAGE: usize = 256 << 20;
+
+/// Memory a received tunnel message costs beyond its payload (the queue entry and its
+/// bookkeeping), counted against [`SessionConfig::max_session_buffer`] so that a flood of tiny
+/// frames is bounded like a flood of large ones.
+pub const FRAME_OVERHEAD: usize = 64;
+
+/// The websocket settings of the hub's end of a tunnel: what it accepts from an agent.
 ///
-/// A Go remotedialer peer turns each `conn.Write` into one websocket message, of any size, in
-/// one frame when it is the server; tungstenite's defaults (16 MiB frames) would end the
-/// session on a large write. Go Clusternet itself never writes more than 32 KiB at once, so
-/// the 256 MiB cap only guards memory against a broken peer.
+/// A remotedialer peer turns each `conn.Write` into one websocket message. Agents write what
+/// they read from child connections — Go Clusternet's pipes copy through 32 KiB buffers, and
+/// this crate sends at most [`SessionConfig::max_frame_payload`] (64 KiB) per message — so the
+/// 1 MiB cap leaves ample room for any agent and bounds what one message from a hostile child
+/// can cost the hub.
 ///
 /// ```
 /// let cfg = clusternet_tunnel::websocket_config();
-/// assert_eq!(cfg.max_frame_size, Some(256 << 20));
+/// assert_eq!(cfg.max_frame_size, Some(1 << 20));
 /// ```
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(MAX_WEBSOCKET_MESSAGE))
         .max_frame_size(Some(MAX_WEBSOCKET_MESSAGE))
+}
+
+/// The websocket settings of the agent's end: what it accepts from the hub, which it trusts
+/// (it pinned the parent's CA). A Go hub writes whole HTTP bodies as single messages, in one
+/// frame, of any size; tungstenite's defaults (16 MiB frames) would end the session on such a
+/// write, so the cap is 256 MiB.
+///
+/// ```
+/// let cfg = clusternet_tunnel::agent_websocket_config();
+/// assert_eq!(cfg.max_frame_size, Some(256 << 20));
+/// ```
+pub fn agent_websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_HUB_WEBSOCKET_MESSAGE))
+        .max_frame_size(Some(MAX_HUB_WEBSOCKET_MESSAGE))
 }
 
 /// Settings of one [`Session`](crate::Session).
@@ -71,6 +97,18 @@ pub struct SessionConfig {
     /// Bytes one stream may have queued towards the websocket before its writer waits; keeps
     /// one busy stream from filling memory and bounds how far a Pause can lag.
     pub send_window: usize,
+    /// Most streams open at once. The hub's `dial` fails beyond it; an agent refuses further
+    /// Connects with an Error on that stream.
+    pub max_streams: usize,
+    /// Unread bytes (plus [`FRAME_OVERHEAD`] per message) all streams of the session may hold.
+    /// Past it every stream that receives more is paused, whatever its own level; past twice
+    /// this the peer is ignoring Pause and the session is ended.
+    pub max_session_buffer: usize,
+    /// Data messages for streams that do not exist (or no longer do) the peer may send in a
+    /// burst; a few follow every close legitimately. The allowance refills at
+    /// `unknown_frames_burst` per 10 s; a peer that exhausts it is flooding and the session is
+    /// ended. Each unknown stream gets at most one `connection not found` reply.
+    pub unknown_frames_burst: u32,
     /// How long a graceful close may take to send the websocket Close frame.
     pub close_timeout: Duration,
     /// Counters to update; a fresh set per session when `None`.
@@ -97,6 +135,9 @@ impl SessionConfig {
             resume_threshold: MAX_BUFFER / 8,
             max_receive_buffer: 32 * MAX_BUFFER,
             send_window: 512 * 1024,
+            max_streams: 4096,
+            max_session_buffer: 64 << 20,
+            unknown_frames_burst: 10_000,
             close_timeout: Duration::from_secs(5),
             stats: None,
         }

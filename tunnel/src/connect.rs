@@ -174,7 +174,7 @@ impl ConnectRequest {
             headers: HeaderMap::new(),
             tls: None,
             handshake_timeout: HANDSHAKE_TIMEOUT,
-            websocket: crate::config::websocket_config(),
+            websocket: crate::config::agent_websocket_config(),
         }
     }
 
@@ -206,7 +206,8 @@ impl ConnectRequest {
         self
     }
 
-    /// Websocket limits and buffer sizes (default: [`websocket_config`](crate::websocket_config)).
+    /// Websocket limits and buffer sizes (default:
+    /// [`agent_websocket_config`](crate::agent_websocket_config)).
     pub fn websocket_config(mut self, config: WebSocketConfig) -> Self {
         self.websocket = config;
         self

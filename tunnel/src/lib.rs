@@ -62,7 +62,7 @@ pub mod stream;
 pub mod wire;
 
 pub use agent::{BoxedIo, ConnectHandler, DialFuture, Dialer, Io, RefusalMode, TcpDialer};
-pub use config::{SessionConfig, websocket_config};
+pub use config::{SessionConfig, agent_websocket_config, websocket_config};
 pub use connect::{ClientWebSocket, ConnectError, ConnectRequest, socket_url};
 pub use session::{DialError, Role, Session, SessionDriver, SessionError};
 pub use stats::{Stats, StatsSnapshot};

@@ -48,7 +48,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -108,6 +108,10 @@ pub enum SessionError {
         /// Requested address.
         address: String,
     },
+    /// The peer broke a bound of the session: it ignored Pause until the session's receive
+    /// buffer overflowed, or flooded messages for streams that do not exist.
+    #[error("peer misbehaved: {0}")]
+    Misbehaving(String),
     /// [`Session::close`] was called.
     #[error("session closed")]
     Closed,
@@ -141,12 +145,16 @@ pub enum DialError {
     /// `proto/address` is longer than a remotedialer v0.3.0 agent reads (100 bytes).
     #[error("connect target is {0} bytes; remotedialer v0.3.0 agents read at most 100")]
     AddressTooLong(usize),
+    /// The session already has [`max_streams`](crate::SessionConfig::max_streams) open.
+    #[error("the tunnel session has its maximum of {0} streams open")]
+    TooManyStreams(usize),
 }
 
 impl From<DialError> for std::io::Error {
     fn from(e: DialError) -> Self {
         let kind = match e {
             DialError::SessionClosed(_) => std::io::ErrorKind::NotConnected,
+            DialError::TooManyStreams(_) => std::io::ErrorKind::QuotaExceeded,
             _ => std::io::ErrorKind::InvalidInput,
         };
         std::io::Error::new(kind, e)
@@ -164,12 +172,26 @@ struct Table {
     streams: HashMap<i64, Arc<StreamShared>>,
 }
 
+/// Messages the peer sends for streams that do not exist: an allowance that refills over time,
+/// and the streams already answered (each gets one `connection not found`).
+struct Unknown {
+    allowance: f64,
+    refilled: Instant,
+    answered: std::collections::VecDeque<i64>,
+}
+
+/// How many unknown streams are remembered as answered.
+const ANSWERED: usize = 64;
+
 /// State shared by the session handle, its driver and its streams.
 pub(crate) struct Shared {
     pub(crate) config: SessionConfig,
     pub(crate) stats: Arc<Stats>,
     role: Role,
     table: Mutex<Table>,
+    /// Unread bytes of every stream, plus [`FRAME_OVERHEAD`] per queued message.
+    buffered: AtomicUsize,
+    unknown: Mutex<Unknown>,
     next_conn_id: AtomicI64,
     next_msg_id: AtomicI64,
     /// Pause and Resume: jump the data queue (they concern the other direction).
@@ -232,18 +254,23 @@ impl Shared {
         self.table().streams.remove(&conn_id)
     }
 
-    /// Register a new stream; `None` once the session has ended.
+    /// Register a new stream: `Ok(None)` once the session has ended, `Err` when it has its
+    /// maximum of streams.
     fn register(
         self: &Arc<Self>,
         conn_id: i64,
         proto: &str,
         address: &str,
-    ) -> Option<Arc<StreamShared>> {
+    ) -> Result<Option<Arc<StreamShared>>, DialError> {
         let stream = Arc::new(StreamShared::new(conn_id, proto, address, Arc::clone(self)));
         let replaced = {
             let mut table = self.table();
             if table.ended {
-                return None;
+                return Ok(None);
+            }
+            let max = self.config.max_streams;
+            if table.streams.len() >= max && !table.streams.contains_key(&conn_id) {
+                return Err(DialError::TooManyStreams(max));
             }
             table.streams.insert(conn_id, Arc::clone(&stream))
         };
@@ -251,7 +278,51 @@ impl Shared {
             // remotedialer overwrites its map entry; make the orphan fail instead of hang.
             old.on_session_end("connection id reused by the peer");
         }
-        Some(stream)
+        Ok(Some(stream))
+    }
+
+    /// Accounts for `cost` more received bytes held by a stream; `Err` when the peer has
+    /// pushed the session past twice its receive bound (it ignores Pause). `Ok(true)` means
+    /// the session is over its bound and the receiving stream must pause.
+    pub(crate) fn hold(&self, cost: usize) -> Result<bool, SessionError> {
+        let total = self.buffered.fetch_add(cost, Ordering::Relaxed) + cost;
+        let max = self.config.max_session_buffer;
+        if total > max.saturating_mul(2) {
+            return Err(SessionError::Misbehaving(format!(
+                "{total} bytes received and unread across the session's streams, over twice the bound of {max}: the peer ignores Pause"
+            )));
+        }
+        Ok(total > max)
+    }
+
+    /// `cost` received bytes were read (or dropped).
+    pub(crate) fn release_held(&self, cost: usize) {
+        self.buffered.fetch_sub(cost, Ordering::Relaxed);
+    }
+
+    /// A message for a stream that does not exist: spends the peer's allowance; `Ok(true)`
+    /// when this stream should get its (single) `connection not found` reply.
+    fn on_unknown(&self, conn_id: i64) -> Result<bool, SessionError> {
+        let burst = f64::from(self.config.unknown_frames_burst.max(1));
+        let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let refill = now.duration_since(unknown.refilled).as_secs_f64() * burst / 10.0;
+        unknown.allowance = (unknown.allowance + refill).min(burst);
+        unknown.refilled = now;
+        if unknown.allowance < 1.0 {
+            return Err(SessionError::Misbehaving(format!(
+                "more than {burst} messages for streams that do not exist"
+            )));
+        }
+        unknown.allowance -= 1.0;
+        if unknown.answered.contains(&conn_id) {
+            return Ok(false);
+        }
+        if unknown.answered.len() >= ANSWERED {
+            unknown.answered.pop_front();
+        }
+        unknown.answered.push_back(conn_id);
+        Ok(true)
     }
 
     /// End the session: fail every stream, wake everyone waiting for the end.
@@ -286,14 +357,18 @@ impl Shared {
         Stats::add(&self.stats.frames_received, 1);
         match msg.kind {
             MessageType::Data => match self.lookup(msg.conn_id) {
-                Some(stream) => stream.on_data(msg.payload),
+                Some(stream) => stream.on_data(msg.payload)?,
                 None => {
-                    let who = match self.role {
-                        Role::Client => "client",
-                        Role::Server => "server",
-                    };
-                    let text = format!("connection not found {who}/0/{}", msg.conn_id);
-                    self.send_ordered(msg.conn_id, MessageType::Error, text.as_bytes(), None);
+                    // A few follow every close; each unknown stream gets one answer, and a
+                    // peer that keeps sending them is ended rather than answered.
+                    if self.on_unknown(msg.conn_id)? {
+                        let who = match self.role {
+                            Role::Client => "client",
+                            Role::Server => "server",
+                        };
+                        let text = format!("connection not found {who}/0/{}", msg.conn_id);
+                        self.send_ordered(msg.conn_id, MessageType::Error, text.as_bytes(), None);
+                    }
                 }
             },
             MessageType::Connect => self.on_connect(&msg, handler)?,
@@ -330,17 +405,29 @@ impl Shared {
         let (proto, address) = target.split_once('/').unwrap_or((&target, ""));
         match handler {
             Some(handler) if handler.allows(proto, address) => {
-                if let Some(shared) = self.register(msg.conn_id, proto, address) {
-                    let stream = TunnelStream::new(shared);
-                    tokio::spawn(agent::serve_connect(
-                        Arc::clone(handler),
-                        stream,
-                        self.ended.clone(),
-                        Arc::clone(&self.stats),
-                    ));
+                match self.register(msg.conn_id, proto, address) {
+                    Ok(Some(shared)) => {
+                        let stream = TunnelStream::new(shared);
+                        tokio::spawn(agent::serve_connect(
+                            Arc::clone(handler),
+                            stream,
+                            self.ended.clone(),
+                            Arc::clone(&self.stats),
+                        ));
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        Stats::add(&self.stats.connects_refused, 1);
+                        tracing::warn!(error = %err, "refusing a tunnel connect");
+                        let text = err.to_string();
+                        self.send_ordered(msg.conn_id, MessageType::Error, text.as_bytes(), None);
+                    }
                 }
                 Ok(())
             }
+            // The hub dials, agents never do: a Connect to the hub spends the peer's allowance
+            // for messages that make no sense, like Data for unknown streams.
+            None if !self.on_unknown(msg.conn_id)? => Ok(()),
             _ => {
                 Stats::add(&self.stats.connects_refused, 1);
                 tracing::debug!(proto, address, "tunnel connect not allowed");
@@ -438,6 +525,7 @@ impl Session {
     {
         let stats = config.stats.clone().unwrap_or_default();
         Stats::add(&stats.sessions_opened, 1);
+        let burst = f64::from(config.unknown_frames_burst.max(1));
         let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
         let (data_tx, data_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -447,6 +535,12 @@ impl Session {
             table: Mutex::new(Table {
                 ended: false,
                 streams: HashMap::new(),
+            }),
+            buffered: AtomicUsize::new(0),
+            unknown: Mutex::new(Unknown {
+                allowance: burst,
+                refilled: Instant::now(),
+                answered: std::collections::VecDeque::new(),
             }),
             // remotedialer: `nextConnID: 1` and `atomic.AddInt64` before use, so the first
             // stream is 2.
@@ -480,7 +574,7 @@ impl Session {
             return Err(DialError::AddressTooLong(target.len()));
         }
         let conn_id = self.shared.next_conn_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let Some(stream) = self.shared.register(conn_id, proto, address) else {
+        let Some(stream) = self.shared.register(conn_id, proto, address)? else {
             return Err(DialError::SessionClosed(self.end_text()));
         };
         // Queued before the caller can write, so the agent sees Connect before any Data.

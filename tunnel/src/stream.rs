@@ -54,7 +54,8 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::session::Shared;
+use crate::config::FRAME_OVERHEAD;
+use crate::session::{SessionError, Shared};
 use crate::stats::Stats;
 use crate::wire::{self, MessageType};
 
@@ -110,6 +111,8 @@ enum ReadEnd {
 struct StreamState {
     recv: VecDeque<Bytes>,
     recv_len: usize,
+    /// What `recv` costs the session's receive bound: payload plus per-message overhead.
+    recv_cost: usize,
     read_end: Option<ReadEnd>,
     write_closed: Option<StreamError>,
     /// Whether we already sent an Error message for this stream (at most one is sent).
@@ -154,6 +157,14 @@ impl std::fmt::Debug for StreamShared {
     }
 }
 
+impl Drop for StreamShared {
+    fn drop(&mut self) {
+        // Unread data dies with the stream: give its share of the bound back.
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        self.session.release_held(std::mem::take(&mut st.recv_cost));
+    }
+}
+
 impl StreamShared {
     pub(crate) fn new(conn_id: i64, proto: &str, address: &str, session: Arc<Shared>) -> Self {
         StreamShared {
@@ -175,18 +186,23 @@ impl StreamShared {
         &self.session.stats
     }
 
-    /// Driver: Data arrived for this stream.
-    pub(crate) fn on_data(self: &Arc<Self>, payload: Bytes) {
+    /// Driver: Data arrived for this stream. `Err` when the session's receive bound is broken
+    /// (the session then ends).
+    pub(crate) fn on_data(self: &Arc<Self>, payload: Bytes) -> Result<(), SessionError> {
         let n = payload.len();
         let cfg = &self.session.config;
         let mut st = self.lock();
         if st.read_end.is_some() {
-            return;
+            return Ok(());
         }
         Stats::add(&self.stats().bytes_received, n as u64);
+        let mut session_full = false;
         if n > 0 {
+            let cost = n + FRAME_OVERHEAD;
             st.recv.push_back(payload);
             st.recv_len += n;
+            st.recv_cost += cost;
+            session_full = self.session.hold(cost)?;
         }
         if st.recv_len > cfg.max_receive_buffer {
             let err = StreamError::Overflow(st.recv_len);
@@ -196,14 +212,15 @@ impl StreamShared {
                 "peer ignored Pause; closing tunnel stream"
             );
             // What is buffered will not be delivered: free it now.
-            st.recv.clear();
-            st.recv_len = 0;
+            self.drop_received(&mut st);
             self.fail_locked(&mut st, err);
             drop(st);
             self.session.forget(self);
-            return;
+            return Ok(());
         }
-        if st.recv_len > cfg.pause_threshold && !st.we_paused {
+        // Paused at the stream's own threshold, or at any level while the session as a whole
+        // holds more than its bound.
+        if (st.recv_len > cfg.pause_threshold || session_full) && !st.we_paused {
             st.we_paused = true;
             Stats::add(&self.stats().pauses_sent, 1);
             self.session
@@ -212,6 +229,14 @@ impl StreamShared {
         if let Some(w) = st.read_waker.take() {
             w.wake();
         }
+        Ok(())
+    }
+
+    /// Frees what was received and not read, and its share of the session's bound.
+    fn drop_received(&self, st: &mut StreamState) {
+        st.recv.clear();
+        st.recv_len = 0;
+        self.session.release_held(std::mem::take(&mut st.recv_cost));
     }
 
     /// Driver: the peer paused or resumed this stream.
@@ -297,6 +322,9 @@ impl StreamShared {
         let mut st = self.lock();
         if let Some(chunk) = st.recv.pop_front() {
             st.recv_len -= chunk.len();
+            let cost = chunk.len() + FRAME_OVERHEAD;
+            st.recv_cost -= cost;
+            self.session.release_held(cost);
             if st.we_paused && st.recv_len < self.session.config.resume_threshold {
                 st.we_paused = false;
                 if st.read_end.is_none() {

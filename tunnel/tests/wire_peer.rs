@@ -317,3 +317,138 @@ async fn agent_pings_every_five_seconds() {
         assert_eq!(start.elapsed().as_secs(), 5 * i);
     }
 }
+
+/// A peer that floods Data for streams that do not exist (and never reads the answers) is
+/// disconnected after its allowance, with at most one answer per stream — nothing queues up.
+#[tokio::test]
+async fn unknown_stream_flood_ends_the_session() {
+    let (server_ws, mut raw) = ws_pair().await;
+    let mut cfg = SessionConfig::server();
+    cfg.unknown_frames_burst = 1000;
+    let (hub, driver) = Session::server(server_ws, cfg);
+    let driver = tokio::spawn(driver);
+    let mut sent = 0;
+    // Same few ids over and over, then fresh ones: neither gets more than one answer each.
+    while !driver.is_finished() && sent < 100_000 {
+        let id = if sent < 500 {
+            1000 + sent % 5
+        } else {
+            2000 + sent
+        };
+        if raw
+            .send(Ws::Binary(wire::encode(1, id, MessageType::Data, b"x")))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        sent += 1;
+        if sent % 100 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let err = tokio::time::timeout(Duration::from_secs(10), driver)
+        .await
+        .expect("the flooding peer is disconnected")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, SessionError::Misbehaving(why) if why.contains("streams that do not exist")),
+        "{err}"
+    );
+    assert!(hub.is_closed());
+    assert!(sent <= 1200, "disconnected after {sent} frames");
+    // What the hub answered: one `connection not found` per distinct id, within the budget.
+    let mut answers = 0;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_millis(200), raw.next()).await
+    {
+        if let Ws::Binary(b) = msg {
+            let m = Message::decode(b).unwrap();
+            assert_eq!(m.kind, MessageType::Error);
+            answers += 1;
+        }
+    }
+    assert!(answers <= 5 + 1000, "{answers} answers");
+}
+
+/// Streams that each stay under their own Pause threshold but together hold more than the
+/// session's bound are paused; a peer that keeps sending past twice the bound is disconnected.
+#[tokio::test]
+async fn session_receive_bound_pauses_then_disconnects() {
+    let (server_ws, mut raw) = ws_pair().await;
+    let mut cfg = SessionConfig::server();
+    cfg.pause_threshold = 1 << 20;
+    cfg.max_session_buffer = 256 * 1024;
+    let (hub, driver) = Session::server(server_ws, cfg);
+    let driver = tokio::spawn(driver);
+    let streams: Vec<_> = (0..4)
+        .map(|i| hub.dial("tcp", &format!("x:{i}")).unwrap())
+        .collect();
+    for _ in 0..4 {
+        assert_eq!(next(&mut raw).await.kind, MessageType::Connect);
+    }
+    let chunk = vec![7u8; 16 * 1024];
+    // 4 streams × 5 × 16 KiB = 320 KiB > 256 KiB: over the bound, under twice it.
+    for _ in 0..5 {
+        for id in 2..6 {
+            send(&mut raw, id, MessageType::Data, &chunk).await;
+        }
+    }
+    let mut paused = std::collections::BTreeSet::new();
+    while paused.len() < 4 {
+        let m = next(&mut raw).await;
+        assert_eq!(m.kind, MessageType::Pause, "{m:?}");
+        paused.insert(m.conn_id);
+    }
+    assert!(!hub.is_closed());
+    // Ignoring the Pauses: past 512 KiB the session ends.
+    for _ in 0..20 {
+        let frame = wire::encode(1, 2, MessageType::Data, &chunk);
+        if driver.is_finished() || raw.send(Ws::Binary(frame)).await.is_err() {
+            break;
+        }
+    }
+    let err = tokio::time::timeout(Duration::from_secs(10), driver)
+        .await
+        .expect("disconnected")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, SessionError::Misbehaving(why) if why.contains("ignores Pause")),
+        "{err}"
+    );
+    drop(streams);
+}
+
+/// Streams are capped per session on both ends.
+#[tokio::test]
+async fn streams_are_capped() {
+    let (server_ws, mut raw) = ws_pair().await;
+    let mut cfg = SessionConfig::server();
+    cfg.max_streams = 3;
+    let (hub, driver) = Session::server(server_ws, cfg);
+    tokio::spawn(driver);
+    let open: Vec<_> = (0..3).map(|_| hub.dial("tcp", "x:1").unwrap()).collect();
+    let err = hub.dial("tcp", "x:1").unwrap_err();
+    assert_eq!(err, clusternet_tunnel::DialError::TooManyStreams(3));
+    drop(open);
+    for _ in 0..3 {
+        assert_eq!(next(&mut raw).await.kind, MessageType::Connect);
+    }
+
+    let (mut raw, client_ws) = ws_pair().await;
+    let mut cfg = SessionConfig::client();
+    cfg.max_streams = 1;
+    let (mem, _rx) = MemDialer::new(1024);
+    let (_agent, driver) =
+        Session::client(client_ws, cfg, ConnectHandler::allow_all().with_dialer(mem));
+    tokio::spawn(driver);
+    send(&mut raw, 2, MessageType::Connect, b"tcp/a:1").await;
+    send(&mut raw, 3, MessageType::Connect, b"tcp/a:2").await;
+    let m = next(&mut raw).await;
+    assert_eq!((m.kind, m.conn_id), (MessageType::Error, 3));
+    assert!(
+        String::from_utf8_lossy(&m.payload).contains("maximum of 1 streams"),
+        "{m:?}"
+    );
+}

@@ -17,9 +17,18 @@ use tokio::task::JoinHandle;
 /// A websocket pair over an in-memory pipe: (server end, client end).
 pub async fn ws_pair() -> (WebSocketStream<DuplexStream>, WebSocketStream<DuplexStream>) {
     let (a, b) = tokio::io::duplex(256 * 1024);
-    let cfg = Some(clusternet_tunnel::websocket_config());
-    let server = WebSocketStream::from_raw_socket(a, Role::Server, cfg).await;
-    let client = WebSocketStream::from_raw_socket(b, Role::Client, cfg).await;
+    let server = WebSocketStream::from_raw_socket(
+        a,
+        Role::Server,
+        Some(clusternet_tunnel::websocket_config()),
+    )
+    .await;
+    let client = WebSocketStream::from_raw_socket(
+        b,
+        Role::Client,
+        Some(clusternet_tunnel::agent_websocket_config()),
+    )
+    .await;
     (server, client)
 }
 
