@@ -89,12 +89,13 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
     // What is served.
     let mut groups = vec![proxies::api_group_version()];
     let mut handlers: HashMap<String, Arc<dyn GroupHandler>> = HashMap::new();
-    let tunnels = proxies::tunnel::TunnelRegistry::new(metrics.clone());
+    let tunnels = proxies::tunnel::TunnelRegistry::new(metrics.clone(), opts.max_tunnels);
     let proxies_handler = proxies::Proxies::new(
         opts.feature_gates.enabled("SocketConnection"),
         Some(proxies::clusters::Clusters::start(parent.clone())),
         Some(Arc::new(tunnels.clone())),
-    );
+    )
+    .with_idle_timeout(opts.streaming_connection_idle_timeout.0);
     tunnels.set_transports(proxies_handler.transports());
     handlers.insert(proxies::GROUP.to_string(), Arc::new(proxies_handler));
     let shadow_resources = shadow::Resources::default();
@@ -162,12 +163,13 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
         request_timeout: opts.request_timeout.0,
         max_read_only: opts.max_requests_inflight,
         max_mutating: opts.max_mutating_requests_inflight,
+        max_long_running: opts.max_long_running_requests,
     };
     let service = stack::build(
         router(hub),
         authenticator,
         Some(authorizer),
-        metrics,
+        metrics.clone(),
         limits,
     );
 
@@ -218,7 +220,8 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
         std::fs::write(file, bound.to_string())?;
     }
     tracing::info!(address = %bound, "serving securely");
-    server::serve(listener, tls_config, service, shutdown).await;
+    let connections = server::ConnectionLimit::new(opts.max_connections, metrics);
+    server::serve(listener, tls_config, service, connections, shutdown).await;
     Ok(())
 }
 

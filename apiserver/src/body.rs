@@ -54,6 +54,42 @@ where
     body.map_err(|e| BodyError(e.into())).boxed_unsync()
 }
 
+/// `body`, keeping `guard` alive until the body is dropped (e.g. a long-running request's
+/// in-flight permit, held for as long as the stream is sent).
+pub fn guarded<G: Send + Unpin + 'static>(body: Body, guard: G) -> Body {
+    Guarded {
+        body,
+        _guard: guard,
+    }
+    .boxed_unsync()
+}
+
+struct Guarded<G> {
+    body: Body,
+    _guard: G,
+}
+
+impl<G: Send + Unpin + 'static> http_body::Body for Guarded<G> {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodyError>>> {
+        // `Body` is Unpin (a boxed body), so the projection is safe without pin-project.
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Reads a whole request body, refusing more than `limit` bytes (413 territory).
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ReadError> {
     let limited = http_body_util::Limited::new(body, limit);

@@ -16,6 +16,9 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGaugeVec,
+    limits: IntGaugeVec,
+    /// `clusternet_hub_connections`: open client connections (TCP) to the hub.
+    pub connections: IntGauge,
     /// `clusternet_socket_connections_count`: connected cluster tunnels.
     pub socket_connections: IntGauge,
     /// `clusternet_socket_connections_duration_seconds`: how long tunnels stay up.
@@ -57,6 +60,17 @@ impl Metrics {
             ),
             &["request_kind"],
         )?;
+        let limits = IntGaugeVec::new(
+            Opts::new(
+                "clusternet_hub_limit",
+                "The hub's configured limits: connections, tunnels, and concurrent readOnly, mutating and longRunning requests.",
+            ),
+            &["kind"],
+        )?;
+        let connections = IntGauge::new(
+            "clusternet_hub_connections",
+            "Number of open client connections to the hub.",
+        )?;
         let socket_connections = IntGauge::new(
             "clusternet_socket_connections_count",
             "Number of current socket connections from child clusters.",
@@ -71,6 +85,8 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(limits.clone()))?;
+        registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(socket_connections.clone()))?;
         registry.register(Box::new(socket_duration.clone()))?;
         #[cfg(target_os = "linux")]
@@ -84,6 +100,8 @@ impl Metrics {
             requests,
             latency,
             in_flight,
+            limits,
+            connections,
             socket_connections,
             socket_duration,
         })
@@ -114,7 +132,15 @@ impl Metrics {
         }
     }
 
-    /// The in-flight gauge for `kind` (`readOnly` or `mutating`).
+    /// Publishes the limit of `kind` (`connections`, `tunnels`, `readOnly`, `mutating`,
+    /// `longRunning`).
+    pub fn set_limit(&self, kind: &str, limit: usize) {
+        self.limits
+            .with_label_values(&[kind])
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
+    }
+
+    /// The in-flight gauge for `kind` (`readOnly`, `mutating` or `longRunning`).
     pub fn in_flight(&self, kind: &str) -> IntGauge {
         self.in_flight.with_label_values(&[kind])
     }
@@ -124,6 +150,31 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+}
+
+/// A semaphore permit that keeps a gauge up by one while held (an open connection, an
+/// in-flight stream).
+#[derive(Debug)]
+pub struct GaugedPermit {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    gauge: IntGauge,
+}
+
+impl GaugedPermit {
+    /// Holds `permit`, counting it in `gauge`.
+    pub fn new(permit: tokio::sync::OwnedSemaphorePermit, gauge: IntGauge) -> Self {
+        gauge.inc();
+        Self {
+            _permit: permit,
+            gauge,
+        }
+    }
+}
+
+impl Drop for GaugedPermit {
+    fn drop(&mut self) {
+        self.gauge.dec();
     }
 }
 

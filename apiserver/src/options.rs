@@ -99,6 +99,24 @@ pub struct Options {
     #[arg(long, default_value_t = 200)]
     pub max_mutating_requests_inflight: usize,
 
+    /// Maximum number of concurrent long-running requests: watches, proxied streams and
+    /// upgraded connections (exec, attach, port-forward), tunnels excepted (429 beyond).
+    #[arg(long, default_value_t = 5000)]
+    pub max_long_running_requests: usize,
+
+    /// Maximum number of open client connections; more are closed as soon as they are accepted.
+    #[arg(long, default_value_t = 20000)]
+    pub max_connections: usize,
+
+    /// Maximum number of connected cluster tunnels (a reconnecting cluster replaces its own).
+    #[arg(long, default_value_t = 10000)]
+    pub max_tunnels: usize,
+
+    /// Close an upgraded connection into a child cluster (exec, attach, port-forward) when no
+    /// byte has moved either way for this long (the kubelet's flag of the same name).
+    #[arg(long, default_value = "4h0m0s")]
+    pub streaming_connection_idle_timeout: GoDuration,
+
     /// Namespace where shadow objects are stored as Manifests.
     #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_RESERVED_NAMESPACE)]
     pub reserved_namespace: String,

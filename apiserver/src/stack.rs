@@ -7,8 +7,13 @@
 //! 3. **request_info** — parse verb/group/resource once. DESIGN.md lists it after authz; it
 //!    moved up because the timeout and in-flight layers need the long-running classification
 //!    and authz needs the attributes (kube-apiserver orders its filters the same way).
-//! 4. **timeout** — short requests only; watch, proxy, exec, log … are exempt.
-//! 5. **in_flight** — sheds load (429) before spending a TokenReview or SAR on a request.
+//! 4. **timeout** — short requests only; watch, proxy, exec, log … are exempt (an upgrade is
+//!    exempt only when kube-apiserver would call its path long-running: a header alone buys
+//!    nothing).
+//! 5. **in_flight** — sheds load (429) before spending a TokenReview or SAR on a request. Long-
+//!    running requests (watches, proxied streams and upgrades) have a limit of their own, held
+//!    for as long as the stream lives — the response body, or the upgraded connection — so
+//!    idle streams cannot pile up without bound; tunnels are capped by the tunnel registry.
 //! 6. **authenticate** — front-proxy / client cert / token; strips credential headers.
 //! 7. **authorize** — SubjectAccessReview against the parent, cached.
 //! 8. the router.
@@ -30,7 +35,7 @@ use tower::{Layer, ServiceBuilder, ServiceExt};
 use crate::authn::{Authenticator, PeerCertificates};
 use crate::authz::Authorizer;
 use crate::body::Body;
-use crate::metrics::Metrics;
+use crate::metrics::{GaugedPermit, Metrics};
 use crate::request_info::RequestInfo;
 use crate::status::ApiError;
 
@@ -46,6 +51,9 @@ pub struct Limits {
     pub max_read_only: usize,
     /// Concurrent mutating requests.
     pub max_mutating: usize,
+    /// Concurrent long-running requests (watches, proxied streams, upgraded connections),
+    /// tunnels excepted.
+    pub max_long_running: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +63,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(60),
             max_read_only: 400,
             max_mutating: 200,
+            max_long_running: 5000,
         }
     }
 }
@@ -182,7 +191,31 @@ fn long_running(req: &Request<Body>) -> bool {
     req.extensions()
         .get::<RequestInfo>()
         .is_some_and(RequestInfo::is_long_running)
-        || req.headers().contains_key(http::header::UPGRADE)
+}
+
+/// The tunnel endpoint (`sockets/<id>`, no subresource): capped by the tunnel registry, which
+/// also knows that a new tunnel for a cluster replaces its old one.
+fn is_tunnel(req: &Request<Body>) -> bool {
+    req.headers().contains_key(http::header::UPGRADE)
+        && req.extensions().get::<RequestInfo>().is_some_and(|i| {
+            i.api_group == clusternet_apis::known::PROXIES_GROUP
+                && i.resource == "sockets"
+                && !i.name.is_empty()
+                && i.subresource.is_empty()
+        })
+}
+
+/// A long-running request's share of the in-flight limit. It lives in the request's
+/// extensions and in its response body; whoever runs an upgraded connection after the 101
+/// keeps a clone for the connection's life ([`StreamPermit::of`]).
+#[derive(Clone, Debug)]
+pub struct StreamPermit(#[allow(dead_code)] Arc<GaugedPermit>);
+
+impl StreamPermit {
+    /// The permit of `req`, if it holds one.
+    pub fn of<B>(req: &Request<B>) -> Option<Self> {
+        req.extensions().get::<Self>().cloned()
+    }
 }
 
 fn timeout(limit: Duration) -> impl Layer<HubService, Service = HubService> + Clone {
@@ -203,11 +236,39 @@ fn in_flight(
 ) -> impl Layer<HubService, Service = HubService> + Clone {
     let read_only = Arc::new(Semaphore::new(limits.max_read_only));
     let mutating = Arc::new(Semaphore::new(limits.max_mutating));
-    filter(move |req: Request<Body>, next| {
-        let (read_only, mutating, metrics) = (read_only.clone(), mutating.clone(), metrics.clone());
+    let streams = Arc::new(Semaphore::new(limits.max_long_running));
+    metrics.set_limit("readOnly", limits.max_read_only);
+    metrics.set_limit("mutating", limits.max_mutating);
+    metrics.set_limit("longRunning", limits.max_long_running);
+    filter(move |mut req: Request<Body>, next| {
+        let (read_only, mutating, streams, metrics) = (
+            read_only.clone(),
+            mutating.clone(),
+            streams.clone(),
+            metrics.clone(),
+        );
         async move {
-            if long_running(&req) || is_health_path(req.uri().path()) {
+            if is_health_path(req.uri().path()) || is_tunnel(&req) {
                 return call(next, req).await;
+            }
+            let upgrade = req.headers().contains_key(http::header::UPGRADE);
+            if long_running(&req) || upgrade {
+                let Ok(permit) = streams.try_acquire_owned() else {
+                    return ApiError::too_many_requests(
+                        "too many long-running requests (watches, proxied streams), please try again later",
+                        1,
+                    )
+                    .into_response();
+                };
+                let permit = StreamPermit(Arc::new(GaugedPermit::new(
+                    permit,
+                    metrics.in_flight("longRunning"),
+                )));
+                req.extensions_mut().insert(permit.clone());
+                let resp = call(next, req).await;
+                // Held by the body (a watch or a proxied stream) until it is dropped; an
+                // upgraded connection holds its own clone.
+                return resp.map(|body| crate::body::guarded(body, permit));
             }
             let is_mutating = req
                 .extensions()

@@ -3,9 +3,11 @@
 //! only from the authenticated front-proxy identity — never from raw headers:
 //! - `clusternet-token` → `Authorization: Bearer <token>` towards the child;
 //! - `clusternet-certificate` + `clusternet-privatekey` (base64 PEM) → a client certificate;
-//! - any other `clusternet-<header>` extra → the header `<header>` towards the child (e.g.
-//!   `clusternet-impersonate-user` → `Impersonate-User`, for child-side impersonation; Go
-//!   Clusternet intends this but its case-sensitive prefix check never matches).
+//! - `clusternet-impersonate-<…>` extras → the `Impersonate-<…>` headers towards the child, for
+//!   child-side impersonation (`kubectl clusternet --clusternet-as`; Go Clusternet intends a
+//!   pass-through of any `clusternet-<header>` but its case-sensitive prefix check never
+//!   matches). Only impersonation passes: any other `clusternet-<header>` extra is refused, so no
+//!   caller can set `Host`, `Authorization`, framing or hop-by-hop headers towards the child.
 
 use std::collections::BTreeMap;
 
@@ -69,6 +71,11 @@ pub fn from_extras(extra: &BTreeMap<String, Vec<String>>) -> Result<Credentials,
             continue;
         }
         if let Some(header) = name.strip_prefix(PREFIX).filter(|h| !h.is_empty()) {
+            if !is_impersonation(header) {
+                return Err(ApiError::bad_request(format!(
+                    "extra {name} is not passed to the child cluster: only {TOKEN}, {CERTIFICATE}, {PRIVATE_KEY} and {PREFIX}impersonate-* extras are"
+                )));
+            }
             if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
                 return Err(ApiError::bad_request(format!(
                     "extra {name} does not name a valid header"
@@ -80,6 +87,16 @@ pub fn from_extras(extra: &BTreeMap<String, Vec<String>>) -> Result<Credentials,
         }
     }
     Ok(creds)
+}
+
+/// `impersonate-user`, `impersonate-group`, `impersonate-uid`, `impersonate-extra-<key>`.
+fn is_impersonation(header: &str) -> bool {
+    matches!(
+        header,
+        "impersonate-user" | "impersonate-group" | "impersonate-uid"
+    ) || header
+        .strip_prefix("impersonate-extra-")
+        .is_some_and(|key| !key.is_empty())
 }
 
 #[cfg(test)]
@@ -121,6 +138,29 @@ mod tests {
             !format!("{c:?}").contains("abc"),
             "secrets must not be printed"
         );
+    }
+
+    #[test]
+    fn only_impersonation_passes_through() {
+        for bad in [
+            "clusternet-host",
+            "clusternet-authorization",
+            "clusternet-content-length",
+            "clusternet-transfer-encoding",
+            "clusternet-connection",
+            "clusternet-x-remote-user",
+            "clusternet-impersonate-extra-",
+            "clusternet-impersonate-userx",
+        ] {
+            let err = from_extras(&extras(&[(bad, "x")])).unwrap_err();
+            assert_eq!(err.status_code(), http::StatusCode::BAD_REQUEST, "{bad}");
+        }
+        let ok = from_extras(&extras(&[
+            ("clusternet-impersonate-uid", "1"),
+            ("clusternet-impersonate-extra-scopes", "view"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.headers.len(), 2);
     }
 
     #[test]

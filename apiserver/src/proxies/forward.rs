@@ -8,6 +8,7 @@ use http::{Request, Response, StatusCode};
 
 use crate::body::{self, Body};
 use crate::proxies::credentials::Credentials;
+use crate::proxies::splice;
 use crate::proxies::target::{Scheme, Target};
 use crate::proxies::transport::ChildClient;
 use crate::status::ApiError;
@@ -64,6 +65,27 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// Removes what would let a caller speak for someone else in the child: its own
+/// `Authorization`, `Impersonate-*` (a direct caller's, which the hub does not act on), the
+/// front-proxy's `X-Remote-*` identity headers, and `Host` (the hub sets the child's). The child
+/// then sees only the identity the hub means to send: the credentials from the caller's
+/// authenticated extras.
+fn strip_identity(headers: &mut HeaderMap) {
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let n = name.as_str();
+            n.starts_with("impersonate-") || n.starts_with("x-remote-")
+        })
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
+    }
+    headers.remove(header::HOST);
+    headers.remove(header::AUTHORIZATION);
+}
+
 /// Sends `req` to `target` with `creds` and returns the child's answer (or an upgraded
 /// connection's 101, with the splice running in the background).
 pub async fn forward(
@@ -71,8 +93,12 @@ pub async fn forward(
     mut req: Request<Body>,
     target: &Target,
     creds: &Credentials,
+    idle_timeout: std::time::Duration,
 ) -> Result<Response<Body>, ApiError> {
     let upgrading = is_upgrade(req.headers());
+    // An upgraded connection outlives this request: it keeps the request's share of the
+    // long-running limit until it ends.
+    let permit = crate::stack::StreamPermit::of(&req);
     let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
     let query = req.uri().query().map(str::to_string);
     let scheme = match target.scheme {
@@ -89,8 +115,7 @@ pub async fn forward(
     let (mut parts, body) = req.into_parts();
     let mut headers = std::mem::take(&mut parts.headers);
     strip_hop_by_hop(&mut headers, upgrading);
-    headers.remove(header::HOST);
-    headers.remove(header::AUTHORIZATION);
+    strip_identity(&mut headers);
     if let Some(token) = &creds.token {
         let value = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| ApiError::bad_request("invalid token in extra clusternet-token"))?;
@@ -117,7 +142,16 @@ pub async fn forward(
     let mut response = client.request(outgoing).await.map_err(|err| {
         let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source()).map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
         tracing::info!(target = %target.authority(), error = %chain, "proxying into the child cluster failed");
-        if err.is_connect() {
+        let cause = last_cause(&err);
+        if cause.contains(clusternet_tunnel::session::CONNECT_NOT_ALLOWED) {
+            ApiError::new(
+                crate::status::Reason::Forbidden,
+                format!(
+                    "the cluster's agent does not connect to {}: it is not in the agent's allow-list (clusternet-agent --tunnel-allowed-addresses)",
+                    target.authority()
+                ),
+            )
+        } else if err.is_connect() {
             ApiError::unreachable(format!("error trying to reach the child cluster ({}): {}", target.authority(), last_cause(&err)))
         } else {
             ApiError::new(crate::status::Reason::ServiceUnavailable, format!("error while proxying to the child cluster: {}", last_cause(&err)))
@@ -132,14 +166,20 @@ pub async fn forward(
         };
         let child_upgrade = hyper::upgrade::on(&mut response);
         tokio::spawn(async move {
+            let _permit = permit;
             match tokio::try_join!(client_upgrade, child_upgrade) {
                 Ok((client_io, child_io)) => {
-                    let mut client_io = hyper_util::rt::TokioIo::new(client_io);
-                    let mut child_io = hyper_util::rt::TokioIo::new(child_io);
-                    if let Err(err) =
-                        tokio::io::copy_bidirectional(&mut client_io, &mut child_io).await
-                    {
-                        tracing::debug!(error = %err, "upgraded connection ended");
+                    let client_io = hyper_util::rt::TokioIo::new(client_io);
+                    let child_io = hyper_util::rt::TokioIo::new(child_io);
+                    match splice::splice(client_io, child_io, idle_timeout).await {
+                        splice::Ended::Closed(..) => {}
+                        splice::Ended::Idle => tracing::info!(
+                            ?idle_timeout,
+                            "closed an upgraded connection that stayed idle"
+                        ),
+                        splice::Ended::Failed(err) => {
+                            tracing::debug!(error = %err, "upgraded connection ended")
+                        }
                     }
                 }
                 Err(err) => {
@@ -167,6 +207,30 @@ fn last_cause(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caller_identity_headers_never_reach_the_child() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("impersonate-user", "system:admin"),
+            ("impersonate-group", "system:masters"),
+            ("impersonate-extra-scopes", "x"),
+            ("impersonate-uid", "1"),
+            ("x-remote-user", "admin"),
+            ("x-remote-group", "system:masters"),
+            ("x-remote-extra-clusternet-token", "t"),
+            ("authorization", "Bearer parent-token"),
+            ("host", "parent:6443"),
+            ("accept", "application/json"),
+            ("x-forwarded-for", "10.0.0.1"),
+        ] {
+            h.append(k, HeaderValue::from_static(v));
+        }
+        strip_identity(&mut h);
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["accept", "x-forwarded-for"]);
+    }
 
     #[test]
     fn hop_by_hop_headers_go_and_upgrades_stay() {

@@ -12,6 +12,7 @@
 pub mod clusters;
 pub mod credentials;
 pub mod forward;
+pub mod splice;
 pub mod target;
 pub mod transport;
 pub mod tunnel;
@@ -40,6 +41,10 @@ pub fn api_group_version() -> clusternet_openapi::ApiGroupVersion {
     clusternet_openapi::proxies::api_group_version()
 }
 
+/// The kubelet's default `--streaming-connection-idle-timeout`.
+pub const DEFAULT_STREAMING_IDLE_TIMEOUT: std::time::Duration =
+    std::time::Duration::from_secs(4 * 60 * 60);
+
 /// The agents' tunnels, as the proxy needs them.
 pub trait Tunnels: Send + Sync + 'static {
     /// Whether cluster `id` has a connected tunnel.
@@ -57,6 +62,7 @@ pub trait Tunnels: Send + Sync + 'static {
 /// The handler of the group.
 pub struct Proxies {
     socket_connection: bool,
+    idle_timeout: std::time::Duration,
     clusters: Option<Clusters>,
     tunnels: Option<Arc<dyn Tunnels>>,
     transports: Arc<Transports>,
@@ -81,11 +87,18 @@ impl Proxies {
     ) -> Self {
         Self {
             socket_connection,
+            idle_timeout: DEFAULT_STREAMING_IDLE_TIMEOUT,
             clusters,
             tunnels,
             transports: Arc::new(Transports::default()),
             direct: Arc::new(DirectDialer),
         }
+    }
+
+    /// Closes upgraded connections (exec, attach, port-forward) that move no byte for `idle`.
+    pub fn with_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.idle_timeout = idle;
+        self
     }
 
     /// The pooled transports (to forget a cluster's connections when its tunnel goes away).
@@ -119,11 +132,24 @@ impl GroupHandler for Proxies {
         let tunnels = self.tunnels.clone();
         let transports = self.transports.clone();
         let direct = self.direct.clone();
+        let idle_timeout = self.idle_timeout;
         Box::pin(async move {
-            if info.resource != "sockets" || info.name.is_empty() {
+            // `sockets` is cluster-scoped and has no list, watch or proxy verbs of its own: as
+            // kube-apiserver answers for a cluster-scoped resource, a namespaced path and the
+            // `watch/` and `proxy/` path prefixes are paths nothing serves. (Served, they would
+            // be authorized in the wrong scope or for the wrong verb.)
+            if info.resource != "sockets"
+                || info.name.is_empty()
+                || !info.namespace.is_empty()
+                || info.verb == "watch"
+                || info.verb == "proxy"
+            {
                 return Err(ApiError::path_not_found());
             }
             let id = info.name.clone();
+            let Some(clusters) = clusters else {
+                return Err(ApiError::unavailable("no cluster information available"));
+            };
             match info.subresource.as_str() {
                 "" => {
                     // The tunnel endpoint.
@@ -135,15 +161,28 @@ impl GroupHandler for Proxies {
                     let Some(tunnels) = tunnels else {
                         return Err(ApiError::unavailable("tunnels are not served by this hub"));
                     };
+                    let cluster = clusters.get(&id)?;
+                    // RBAC lets each cluster's identity use its own socket only; this check does
+                    // not depend on anyone getting RBAC right: a tunnel for cluster X is
+                    // accepted from cluster X's own ServiceAccount alone, and a refused attempt
+                    // leaves X's live tunnel alone.
+                    let user = req.extensions().get::<UserInfo>();
+                    if !user.is_some_and(|u| cluster.is_own_identity(u)) {
+                        let who = user.map(|u| u.name.as_str()).unwrap_or("");
+                        tracing::warn!(cluster_id = %id, user = who, "refused a tunnel from an identity that is not the cluster's own");
+                        return Err(ApiError::forbidden(
+                            &crate::status::GroupResource::new(GROUP, "sockets"),
+                            &id,
+                            &format!(
+                                "User \"{who}\" cannot open the tunnel of cluster {id}: only a ServiceAccount of its dedicated namespace {} can",
+                                cluster.namespace
+                            ),
+                        ));
+                    }
                     tunnels.accept(id, req).await
                 }
                 "proxy" => {
-                    let Some(clusters) = clusters else {
-                        return Err(ApiError::unavailable("no cluster information available"));
-                    };
-                    let cluster = clusters
-                        .get(&id)
-                        .ok_or_else(|| ApiError::bad_request(format!("no cluster id is {id}")))?;
+                    let cluster = clusters.get(&id)?;
                     let tail = proxy_tail(req.uri().path(), &id).to_string();
                     let target = target::parse(&tail, Some(&cluster.apiserver_url))?;
                     let (route, dialer) = if cluster.use_socket {
@@ -154,6 +193,16 @@ impl GroupHandler for Proxies {
                         })?;
                         ("tunnel", tunnels.dialer())
                     } else {
+                        // Without a tunnel the hub dials from its own network: only the
+                        // cluster's API server may be reached that way, never an address of
+                        // the caller's choosing.
+                        target::only_apiserver(&target, &cluster.apiserver_url).map_err(|why| {
+                            ApiError::forbidden(
+                                &crate::status::GroupResource::new(GROUP, "sockets/proxy"),
+                                &id,
+                                &why,
+                            )
+                        })?;
                         ("direct", direct)
                     };
                     let user = req.extensions().get::<UserInfo>().cloned();
@@ -176,7 +225,7 @@ impl GroupHandler for Proxies {
                         ca.as_deref(),
                         creds.client_cert.as_ref(),
                     )?;
-                    forward::forward(&client, req, &target, &creds).await
+                    forward::forward(&client, req, &target, &creds, idle_timeout).await
                 }
                 _ => Err(ApiError::path_not_found()),
             }

@@ -131,6 +131,24 @@ pub fn parse(tail: &str, apiserver_url: Option<&str>) -> Result<Target, ApiError
     }
 }
 
+/// For a cluster the hub dials directly (no tunnel): `target` must be the cluster's own API
+/// server (scheme, host and port of `apiserver_url`); `Err` says why not.
+pub fn only_apiserver(target: &Target, apiserver_url: &str) -> Result<(), String> {
+    let apiserver = parse("/direct", Some(apiserver_url)).map_err(|e| e.to_string())?;
+    if target.scheme == apiserver.scheme
+        && target.host.eq_ignore_ascii_case(&apiserver.host)
+        && target.port == apiserver.port
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "the cluster is reached directly from the hub, so only its API server ({}) can be proxied to, not {}",
+            apiserver.authority(),
+            target.authority()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +212,18 @@ mod tests {
             parse("/https/[::1]:6443/", None).unwrap().authority(),
             "[::1]:6443"
         );
+    }
+
+    #[test]
+    fn direct_clusters_reach_only_their_apiserver() {
+        let url = "https://10.0.0.1:6443";
+        let ok = |tail: &str| only_apiserver(&parse(tail, Some(url)).unwrap(), url);
+        assert!(ok("/direct/api").is_ok());
+        assert!(ok("/https/10.0.0.1:6443/api").is_ok());
+        assert!(ok("/https/10.0.0.1:6444/api").is_err());
+        assert!(ok("/http/10.0.0.1:6443/api").is_err());
+        assert!(ok("/http/127.0.0.1:8080/").is_err());
+        assert!(ok("/https/localhost:6443/").is_err());
     }
 
     #[test]

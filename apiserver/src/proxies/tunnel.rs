@@ -29,6 +29,7 @@ use crate::status::ApiError;
 /// The registry of connected tunnels.
 pub struct TunnelRegistry {
     sessions: Mutex<HashMap<String, (u64, Session)>>,
+    max: usize,
     next: std::sync::atomic::AtomicU64,
     metrics: Metrics,
     transports: Mutex<Option<Arc<Transports>>>,
@@ -41,10 +42,12 @@ impl std::fmt::Debug for TunnelRegistry {
 }
 
 impl TunnelRegistry {
-    /// An empty registry reporting to `metrics`.
-    pub fn new(metrics: Metrics) -> Arc<Self> {
+    /// An empty registry reporting to `metrics`, holding at most `max` tunnels.
+    pub fn new(metrics: Metrics, max: usize) -> Arc<Self> {
+        metrics.set_limit("tunnels", max);
         Arc::new(Self {
             sessions: Mutex::new(HashMap::new()),
+            max,
             next: Default::default(),
             metrics,
             transports: Mutex::new(None),
@@ -64,6 +67,14 @@ impl TunnelRegistry {
             .get(id)
             .map(|(_, s)| s.clone())
             .filter(|s| !s.is_closed())
+    }
+
+    /// Whether a tunnel for `id` may be added: it replaces its own, or there is room.
+    fn has_room(&self, id: &str) -> bool {
+        self.sessions
+            .lock()
+            .map(|s| s.contains_key(id) || s.len() < self.max)
+            .unwrap_or(false)
     }
 
     fn forget_connections(&self, id: &str) {
@@ -159,6 +170,16 @@ impl Tunnels for Arc<TunnelRegistry> {
             {
                 return Err(ApiError::bad_request(
                     "the tunnel endpoint takes a WebSocket upgrade",
+                ));
+            }
+            if !registry.has_room(&id) {
+                tracing::warn!(cluster_id = %id, max = registry.max, "refused a tunnel: the hub holds its maximum number of tunnels (--max-tunnels)");
+                return Err(ApiError::too_many_requests(
+                    format!(
+                        "the hub holds its maximum of {} tunnels, please try again later",
+                        registry.max
+                    ),
+                    5,
                 ));
             }
             let key = req

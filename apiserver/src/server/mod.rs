@@ -28,6 +28,26 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight requests get to finish on shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The cap on open client connections, and the gauge that counts them.
+#[derive(Clone, Debug)]
+pub struct ConnectionLimit {
+    slots: Arc<tokio::sync::Semaphore>,
+    max: usize,
+    open: prometheus::IntGauge,
+}
+
+impl ConnectionLimit {
+    /// At most `max` connections, reported in `metrics`.
+    pub fn new(max: usize, metrics: crate::metrics::Metrics) -> Self {
+        metrics.set_limit("connections", max);
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(max)),
+            max,
+            open: metrics.connections,
+        }
+    }
+}
+
 /// The peer address, attached to each request.
 #[derive(Clone, Copy, Debug)]
 pub struct RemoteAddr(pub SocketAddr);
@@ -37,8 +57,10 @@ pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     service: HubService,
+    limit: ConnectionLimit,
     shutdown: CancellationToken,
 ) {
+    let mut refused: u64 = 0;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -70,12 +92,24 @@ pub async fn serve(
                 }
             },
         };
+        // Over the cap, a connection is closed at once: a fast failure for the client, and no
+        // queue of half-open connections in the hub.
+        let Ok(permit) = limit.slots.clone().try_acquire_owned() else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(%remote, max = limit.max, refused, "closing a new connection: the hub holds its maximum number of connections (--max-connections)");
+            }
+            drop(tcp);
+            continue;
+        };
+        let slot = crate::metrics::GaugedPermit::new(permit, limit.open.clone());
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let service = service.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
