@@ -97,11 +97,18 @@ pub async fn run(opts: Options) -> Result<()> {
     }
     // The tunnel task keeps reconnecting; it only ends on a configuration error.
     let socket_connection = opts.feature_gates.enabled("SocketConnection");
+    let allowed = tunnel::AllowList::new(
+        &apiserver_url,
+        &predictor_address,
+        &opts.tunnel_allowed_addresses,
+    )
+    .context("the tunnel's allow-list")?;
     let tunnel = tunnel::run(tunnel::Settings {
         parent_url: creds.url.clone(),
         token: creds.token.clone(),
         ca_pem: creds.ca_pem.clone(),
         cluster_id: cluster_id.clone(),
+        allowed,
     });
 
     let mut leading = leadership.leading.clone();

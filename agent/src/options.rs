@@ -84,6 +84,12 @@ pub struct Options {
     #[arg(long, default_value_t = crate::predictor::DEFAULT_PORT)]
     pub predictor_port: u16,
 
+    /// Addresses (`host:port`, comma-separated) the hub may reach in this cluster through the
+    /// tunnel, beyond the two always allowed: this cluster's API server and the predictor.
+    /// `*` allows any TCP address, as Go Clusternet's agent does.
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    pub tunnel_allowed_addresses: Vec<String>,
+
     /// Feature gates, e.g. SocketConnection=true,AppPusher=true.
     #[arg(long, default_value = "")]
     pub feature_gates: FeatureGates,

@@ -103,6 +103,9 @@ pub async fn serve(child: kube::Client, addr: SocketAddr) -> Result<()> {
     }
 }
 
+/// Largest request body the predictor reads.
+pub const MAX_REQUEST_BODY: usize = 64 * 1024;
+
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body + "\n")));
     *resp.status_mut() = status;
@@ -113,12 +116,29 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     resp
 }
 
-async fn handle(caches: &Caches, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+async fn handle<B>(caches: &Caches, req: Request<B>) -> Response<Full<Bytes>>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/replicas/predict") => {
-            let body = match req.into_body().collect().await {
+            // A ReplicaRequirements document is a few hundred bytes; refuse what cannot be one
+            // rather than buffer whatever a caller sends.
+            let limited = http_body_util::Limited::new(req.into_body(), MAX_REQUEST_BODY);
+            let body = match limited.collect().await {
                 Ok(b) => b.to_bytes(),
-                Err(err) => return text(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+                Err(err)
+                    if err
+                        .downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some() =>
+                {
+                    return text(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("request body larger than {MAX_REQUEST_BODY} bytes"),
+                    );
+                }
+                Err(err) => return text(StatusCode::BAD_REQUEST, err.to_string()),
             };
             let requirements: ReplicaRequirements = match serde_json::from_slice(&body) {
                 Ok(r) => r,
@@ -494,5 +514,26 @@ mod tests {
         assert_eq!(nano_value("100m"), Some(100_000_000));
         assert_eq!(nano_value("1Gi"), Some((1i128 << 30) * 1_000_000_000));
         assert_eq!(ceil_div(nano_value("0.5").unwrap(), 1_000_000_000), 1);
+    }
+
+    #[tokio::test]
+    async fn oversized_requests_are_413() {
+        let (nodes, _w1) = reflector::store::<Node>();
+        let (pods, _w2) = reflector::store::<Pod>();
+        let caches = Caches { nodes, pods };
+        let big = Request::post("/replicas/predict")
+            .body(Full::new(Bytes::from(vec![b' '; MAX_REQUEST_BODY + 1])))
+            .unwrap();
+        assert_eq!(
+            handle(&caches, big).await.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        let garbage = Request::post("/replicas/predict")
+            .body(Full::new(Bytes::from_static(b"{not json")))
+            .unwrap();
+        assert_eq!(
+            handle(&caches, garbage).await.status(),
+            StatusCode::BAD_REQUEST
+        );
     }
 }

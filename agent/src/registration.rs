@@ -10,6 +10,12 @@
 //! the parent publishes no such signature does bootstrapping fall back to Clusternet's
 //! unverified TLS, with a warning. After approval the parent CA from the request's status is
 //! always verified.
+//!
+//! Also better than Clusternet: the request carries a public key (the private half stays in
+//! Secret `clusternet-registration-key` in the child), and the approver seals the token to it,
+//! so the bootstrap token — shared by every cluster that registers with it — cannot read
+//! another cluster's credentials from its request. A plain token (from Go Clusternet's
+//! controller-manager) is still accepted.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,6 +27,7 @@ use clusternet_apis::clusters::v1beta1::{
 };
 use clusternet_apis::known;
 use clusternet_component_base::client::{ServerTrust, token_config};
+use clusternet_component_base::sealed;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -30,6 +37,11 @@ use crate::options::Options;
 
 /// Annotation on the Lease carrying a pre-v0.15 cluster ID (Clusternet's migration path).
 const LEGACY_CLUSTER_ID_ANNOTATION: &str = "legacy-cluster-id";
+
+/// Secret (in the agent's namespace of the child) holding the key the parent seals this
+/// cluster's token to.
+pub const REGISTRATION_KEY_SECRET: &str = "clusternet-registration-key";
+const REGISTRATION_KEY: &str = "private-key";
 
 /// What the agent needs to talk to the parent as its cluster.
 #[derive(Clone)]
@@ -104,7 +116,7 @@ pub async fn register(
     loop {
         let attempt = async {
             if try_stored && let Some(stored) = stored_credentials(&secrets, opts).await? {
-                match confirm(&stored, opts, cluster_id).await {
+                match confirm(&stored, opts, cluster_id, &secrets).await {
                     Ok(creds) => return Ok(creds),
                     Err(err) => {
                         tracing::warn!(error = %format!("{err:#}"), "stored parent credentials do not work; registering with the bootstrap token");
@@ -169,22 +181,63 @@ async fn stored_credentials(
     }))
 }
 
-/// Checks stored credentials against the parent: the request still exists and is approved.
+/// Checks stored credentials against the parent: the request still exists (filed again if an
+/// admin deleted it) and is approved. The stored token stays in use: the parent removes a plain
+/// one from the request once it has been used.
 async fn confirm(
     stored: &ParentCredentials,
     opts: &Options,
     cluster_id: &str,
+    secrets: &Api<Secret>,
 ) -> Result<ParentCredentials> {
     let api: Api<ClusterRegistrationRequest> = Api::all(stored.client()?);
     if api.get_opt(&request_name(cluster_id)).await?.is_none() {
+        let key = registration_key(secrets).await?;
         api.create(
             &PostParams::default(),
-            &new_request(opts, cluster_id, &stored.cluster_name)?,
+            &new_request(opts, cluster_id, &stored.cluster_name, &key)?,
         )
         .await?;
     }
     let approved = wait_approved(&api, &request_name(cluster_id)).await?;
-    credentials_from(&approved, &opts.cluster_reg_parent_url)
+    let status = approved.status.unwrap_or_default();
+    let mut creds = stored.clone();
+    if let Some(ca) = status.ca_certificate.filter(|c| !c.0.is_empty()) {
+        creds.ca_pem = ca.0;
+    }
+    if !status.dedicated_namespace.is_empty() {
+        creds.namespace = status.dedicated_namespace;
+    }
+    Ok(creds)
+}
+
+/// The key this cluster's token is sealed to: from its Secret, or new (and stored before any
+/// request carries its public half).
+async fn registration_key(secrets: &Api<Secret>) -> Result<sealed::OpeningKey> {
+    if let Some(secret) = secrets.get_opt(REGISTRATION_KEY_SECRET).await?
+        && let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(REGISTRATION_KEY))
+    {
+        return sealed::OpeningKey::from_bytes(&bytes.0)
+            .with_context(|| format!("Secret {REGISTRATION_KEY_SECRET}"));
+    }
+    let key = sealed::OpeningKey::generate()?;
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(REGISTRATION_KEY_SECRET.into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            REGISTRATION_KEY.to_string(),
+            ByteString(key.to_bytes().to_vec()),
+        )])),
+        ..Default::default()
+    };
+    match secrets.create(&PostParams::default(), &secret).await {
+        Ok(_) => Ok(key),
+        // Another replica stored one first: use that.
+        Err(kube::Error::Api(s)) if s.code == 409 => Box::pin(registration_key(secrets)).await,
+        Err(err) => Err(err).context("storing the registration key"),
+    }
 }
 
 /// Registers with the bootstrap token.
@@ -227,7 +280,8 @@ async fn bootstrap(
             })
             .unwrap_or_else(|| generated_name(&opts.cluster_reg_name_prefix));
     }
-    let request = new_request(opts, cluster_id, &name)?;
+    let key = registration_key(secrets).await?;
+    let request = new_request(opts, cluster_id, &name, &key)?;
     match api.create(&PostParams::default(), &request).await {
         Ok(_) => {
             tracing::info!(request = %request_name(cluster_id), cluster = %name, "created ClusterRegistrationRequest")
@@ -238,7 +292,7 @@ async fn bootstrap(
         Err(err) => return Err(err).context("creating ClusterRegistrationRequest"),
     }
     let approved = wait_approved(&api, &request_name(cluster_id)).await?;
-    credentials_from(&approved, &opts.cluster_reg_parent_url)
+    credentials_from(&approved, &opts.cluster_reg_parent_url, &key)
 }
 
 fn generated_name(prefix: &str) -> String {
@@ -251,7 +305,12 @@ fn generated_name(prefix: &str) -> String {
     format!("{prefix}-{suffix}")
 }
 
-fn new_request(opts: &Options, cluster_id: &str, name: &str) -> Result<ClusterRegistrationRequest> {
+fn new_request(
+    opts: &Options,
+    cluster_id: &str,
+    name: &str,
+    key: &sealed::OpeningKey,
+) -> Result<ClusterRegistrationRequest> {
     let mut labels = BTreeMap::new();
     labels.insert(
         known::CLUSTER_REGISTERED_BY_LABEL.to_string(),
@@ -274,6 +333,10 @@ fn new_request(opts: &Options, cluster_id: &str, name: &str) -> Result<ClusterRe
         },
     );
     request.metadata.labels = Some(labels);
+    request.metadata.annotations = Some(BTreeMap::from([(
+        sealed::PUBLIC_KEY_ANNOTATION.to_string(),
+        key.public_key_annotation(),
+    )]));
     Ok(request)
 }
 
@@ -308,15 +371,28 @@ async fn wait_approved(
     }
 }
 
-fn credentials_from(request: &ClusterRegistrationRequest, url: &str) -> Result<ParentCredentials> {
+fn credentials_from(
+    request: &ClusterRegistrationRequest,
+    url: &str,
+    key: &sealed::OpeningKey,
+) -> Result<ParentCredentials> {
     let status = request
         .status
         .clone()
         .context("approved request without status")?;
-    let token = status
-        .dedicated_token
-        .map(|t| String::from_utf8_lossy(&t.0).into_owned())
-        .unwrap_or_default();
+    let token = status.dedicated_token.map(|t| t.0).unwrap_or_default();
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the approved request carries no token: it was used already (an earlier registration stored it in Secret {}); to register again, delete ClusterRegistrationRequest {} on the parent",
+        known::PARENT_CLUSTER_SECRET_NAME,
+        request_name(&request.spec.cluster_id)
+    );
+    let token = if sealed::is_sealed(&token) {
+        key.open(&token)?
+    } else {
+        token
+    };
+    let token = String::from_utf8(token).context("the token is not text")?;
     let ca_pem = status.ca_certificate.map(|c| c.0).unwrap_or_default();
     anyhow::ensure!(
         !token.is_empty() && !ca_pem.is_empty() && !status.dedicated_namespace.is_empty(),

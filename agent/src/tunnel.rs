@@ -8,8 +8,11 @@
 //! exponentially with jitter (0.25 s doubling to 10 s); a session that stayed up for a while
 //! resets the backoff, so a hub restart is followed by a reconnect within a second.
 //!
-//! Like Clusternet, every address the hub asks for is dialled: the hub only asks on behalf of
-//! callers the parent authorized for `sockets/proxy` on this cluster.
+//! Unlike Clusternet, which dials every address the hub asks for, the agent dials only an
+//! allow-list ([`AllowList`]): this cluster's API server and its predictor, plus what
+//! `--tunnel-allowed-addresses` adds, over TCP. A caller the parent authorized for
+//! `sockets/proxy` therefore cannot reach arbitrary services (or the cloud metadata endpoint)
+//! from inside the child; the hub answers such a request with 403.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +39,67 @@ pub struct Settings {
     pub ca_pem: Vec<u8>,
     /// The cluster ID.
     pub cluster_id: String,
+    /// What the hub may reach through the tunnel.
+    pub allowed: AllowList,
+}
+
+/// The addresses the hub may reach through the tunnel.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowList {
+    /// Any TCP address (`*`, Go Clusternet's behaviour).
+    any: bool,
+    /// `host:port`, host lower-cased, IPv6 in brackets (as the hub writes them).
+    addresses: Vec<String>,
+}
+
+impl AllowList {
+    /// The API server at `apiserver_url`, the predictor at `predictor_url` (if any), and
+    /// `extra` (`host:port` entries, or `*`).
+    pub fn new(apiserver_url: &str, predictor_url: &str, extra: &[String]) -> Result<Self> {
+        let mut list = AllowList::default();
+        for url in [apiserver_url, predictor_url] {
+            if !url.is_empty() {
+                list.addresses
+                    .push(authority_of(url).with_context(|| format!("address of {url}"))?);
+            }
+        }
+        for entry in extra.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            if entry == "*" {
+                list.any = true;
+                continue;
+            }
+            let (host, port) = entry.rsplit_once(':').with_context(|| {
+                format!("--tunnel-allowed-addresses entry {entry:?} is not host:port")
+            })?;
+            anyhow::ensure!(
+                !host.is_empty() && port.parse::<u16>().is_ok(),
+                "--tunnel-allowed-addresses entry {entry:?} is not host:port"
+            );
+            list.addresses.push(entry.to_ascii_lowercase());
+        }
+        Ok(list)
+    }
+
+    /// Whether the hub may have `address` dialed over `proto`.
+    pub fn permits(&self, proto: &str, address: &str) -> bool {
+        proto == "tcp"
+            && (self.any
+                || self
+                    .addresses
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(address)))
+    }
+}
+
+/// `host:port` of a URL as the hub dials it (default ports by scheme, IPv6 in brackets).
+fn authority_of(url: &str) -> Result<String> {
+    let uri: http::Uri = url.parse().context("not a URL")?;
+    let host = uri.host().context("no host")?.to_ascii_lowercase();
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("http") => 80,
+        _ => 443,
+    });
+    Ok(format!("{host}:{port}"))
 }
 
 impl std::fmt::Debug for Settings {
@@ -89,8 +153,19 @@ pub async fn run(settings: Settings) -> Result<()> {
             Ok(ws) => {
                 let started = Instant::now();
                 tracing::info!(%url, "tunnel connected");
-                let (_session, driver) =
-                    Session::client(ws, SessionConfig::client(), ConnectHandler::allow_all());
+                let allowed = settings.allowed.clone();
+                let handler = ConnectHandler::new(move |proto, address| {
+                    let ok = allowed.permits(proto, address);
+                    if !ok {
+                        tracing::warn!(
+                            proto,
+                            address,
+                            "refused a tunnel connect outside the allow-list (--tunnel-allowed-addresses)"
+                        );
+                    }
+                    ok
+                });
+                let (_session, driver) = Session::client(ws, SessionConfig::client(), handler);
                 match driver.await {
                     Ok(()) => tracing::info!("tunnel closed by the hub"),
                     Err(err) => tracing::warn!(error = %err, "tunnel lost"),
@@ -123,6 +198,28 @@ mod tests {
             assert!(late >= Duration::from_secs(7) && late <= Duration::from_secs(13));
         }
         assert!(backoff(3) > backoff(0).saturating_mul(3) / 2);
+    }
+
+    #[test]
+    fn allow_list_is_the_apiserver_the_predictor_and_the_flag() {
+        let list = AllowList::new(
+            "https://127.0.0.1:6443",
+            "http://localhost:8080",
+            &["Metrics.kube-system:443".into()],
+        )
+        .unwrap();
+        assert!(list.permits("tcp", "127.0.0.1:6443"));
+        assert!(list.permits("tcp", "localhost:8080"));
+        assert!(list.permits("tcp", "metrics.kube-system:443"));
+        assert!(!list.permits("unix", "127.0.0.1:6443"));
+        assert!(!list.permits("tcp", "127.0.0.1:22"));
+        assert!(!list.permits("tcp", "169.254.169.254:80"));
+        let v6 = AllowList::new("https://[::1]", "", &[]).unwrap();
+        assert!(v6.permits("tcp", "[::1]:443"));
+        let any = AllowList::new("https://10.0.0.1", "", &["*".into()]).unwrap();
+        assert!(any.permits("tcp", "10.9.9.9:1234") && !any.permits("unix", "/run/x.sock"));
+        assert!(AllowList::new("https://x", "", &["nope".into()]).is_err());
+        assert!(AllowList::new("https://x", "", &["h:notaport".into()]).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod leader;
 pub mod lifeline;
 pub mod logging;
 pub mod quantity;
+pub mod sealed;
 
 pub use duration::GoDuration;
 pub use featuregate::FeatureGates;

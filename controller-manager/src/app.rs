@@ -30,8 +30,12 @@ pub async fn run(opts: Options) -> Result<()> {
     if opts.controller_enabled("crrapprover") {
         tasks.spawn(approver::run(
             parent.clone(),
-            opts.feature_gates.enabled("SocketConnection"),
-            opts.feature_gates.enabled("ClusterInit"),
+            approver::Settings {
+                socket_connection: opts.feature_gates.enabled("SocketConnection"),
+                cluster_init: opts.feature_gates.enabled("ClusterInit"),
+                keep_plain_tokens: opts.keep_plain_registration_tokens,
+                reserved_namespaces: vec![opts.reserved_namespace.clone()],
+            },
         ));
     }
     if opts.controller_enabled("clusterlifecycle") {

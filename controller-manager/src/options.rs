@@ -32,6 +32,15 @@ pub struct Options {
     #[arg(long, default_value = "")]
     pub feature_gates: FeatureGates,
 
+    /// Leave a registration token in its ClusterRegistrationRequest's status after the cluster
+    /// has used it, when the agent did not offer a key to seal it to. Go Clusternet's agents
+    /// (≤ v0.18) read the token from the request on every restart, so fleets still running
+    /// them need this; it also leaves the token readable by every bootstrap-token holder who
+    /// knows the cluster ID, as in Go Clusternet. This project's agents seal their tokens and
+    /// are not affected either way.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub keep_plain_registration_tokens: bool,
+
     /// How often cluster health is re-evaluated even without a change from the agent.
     #[arg(long, default_value = "5s")]
     pub cluster_lifecycle_resync: GoDuration,
