@@ -480,14 +480,15 @@ pub async fn install_crds(parent: &ControlPlane) -> Result<()> {
     Ok(())
 }
 
-/// Installs and starts clusternet-controller-manager for `parent` (its deploy/ RBAC, a token of
-/// its ServiceAccount), working in `dir`.
+/// Installs and starts clusternet-controller-manager for `parent` (its deploy/ RBAC and
+/// cluster-identity policy, a token of its ServiceAccount), working in `dir`.
 pub async fn install_controller_manager(
     parent: &ControlPlane,
     dir: &Path,
     mode: Mode,
     extra_args: &[String],
 ) -> Result<Component> {
+    apply_deploy(parent, "controller-manager/20-cluster-identity-policy.yaml").await?;
     let gates = ["--feature-gates=SocketConnection=true".to_string()];
     install_on_parent(parent, dir, mode, "controller-manager", &gates, extra_args).await
 }
@@ -611,12 +612,15 @@ pub struct EnvOptions {
     pub child_agent_args: Vec<Vec<String>>,
     /// Extra controller-manager flags.
     pub controller_manager_args: Vec<String>,
-    /// Bind `clusternet:system:socketsproxy` as Go Clusternet does (to everyone).
+    /// Apply `deploy/hub/50-socketsproxy-rbac.yaml`: authenticated users and the
+    /// `clusternet-hub-proxy` ServiceAccount may use `sockets/proxy` with credential extras.
     pub open_socketsproxy: bool,
     /// Also run clusternet-scheduler (as its deploy/ ServiceAccount), with `scheduler_args`.
     pub scheduler: bool,
     /// Extra clusternet-scheduler flags.
     pub scheduler_args: Vec<String>,
+    /// Extra clusternet-hub flags.
+    pub hub_args: Vec<String>,
 }
 
 impl Default for EnvOptions {
@@ -629,9 +633,13 @@ impl Default for EnvOptions {
             open_socketsproxy: true,
             scheduler: false,
             scheduler_args: Vec::new(),
+            hub_args: Vec::new(),
         }
     }
 }
+
+/// The ServiceAccount Clusternet's docs use as the parent-side identity of child kubeconfigs.
+pub const HUB_PROXY_SERVICE_ACCOUNT: &str = "clusternet-hub-proxy";
 
 /// A parent with the hub and the controller-manager, and children with agents, all registered
 /// and Ready — the whole of Clusternet on real control planes, owned by the caller.
@@ -680,7 +688,9 @@ impl Environment {
             &parent,
             &dir.path().join("hub"),
             Mode::Owned,
-            Default::default(),
+            HubOptions {
+                extra_args: options.hub_args.clone(),
+            },
         )
         .await?;
         if options.open_socketsproxy {
@@ -842,8 +852,8 @@ impl Environment {
     }
 
     /// A kubeconfig for child `i` through the parent, written as Clusternet documents it: the
-    /// parent user (anonymous, or a client certificate of the parent's CA) impersonates
-    /// `clusternet` with the child credential as extras.
+    /// parent user (the `clusternet-hub-proxy` ServiceAccount, or a client certificate of the
+    /// parent's CA) impersonates `clusternet` with the child credential as extras.
     pub async fn child_kubeconfig(
         &self,
         i: usize,
@@ -861,7 +871,22 @@ impl Environment {
             }),
         };
         let mut user = match parent_user {
-            None => json!({"username": "system:anonymous"}),
+            None => {
+                let token = self
+                    .parent
+                    .kubectl([
+                        "create",
+                        "token",
+                        HUB_PROXY_SERVICE_ACCOUNT,
+                        "-n",
+                        "clusternet-system",
+                    ])
+                    .await
+                    .context(
+                        "a token of clusternet-hub-proxy (deploy/hub/50-socketsproxy-rbac.yaml)",
+                    )?;
+                json!({"token": token.trim()})
+            }
             Some(pem) => json!({
                 "client-certificate-data": b64(&pem.cert),
                 "client-key-data": b64(&pem.key),

@@ -25,6 +25,7 @@ pub mod controlplane;
 pub mod kubectl;
 pub mod paths;
 pub mod process;
+pub mod shared;
 pub mod wait;
 
 pub use controlplane::ControlPlane;
