@@ -13,7 +13,7 @@
 //! report queues the Description again. Every Description is also reconciled every
 //! [`Settings::resync`] as a backstop (events missed while a watch was reconnecting).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -250,7 +250,7 @@ async fn reconcile_key<P: Placement>(ctx: &Ctx<P>, key: &Key) -> anyhow::Result<
         Target::Lost if deleting => remove_finalizer(&api, &desc).await,
         Target::Lost => Ok(()),
         Target::Deploy(child) if deleting => {
-            let result = offload(&api, &child, &desc).await;
+            let result = offload(ctx, &api, &child, &desc).await;
             if let Err(err) = &result {
                 event(
                     ctx,
@@ -481,12 +481,9 @@ async fn apply<P>(
     Ok(())
 }
 
-async fn offload(api: &Api<Description>, child: &Child, desc: &Description) -> anyhow::Result<()> {
-    if !has_finalizer(desc) {
-        return Ok(());
-    }
+/// The objects of `desc` (its raw feeds, and those its status records as applied).
+fn feeds_of(desc: &Description) -> Vec<Feed> {
     let (objects, _) = decode(desc);
-    let owner = owner_value(&desc.namespace().unwrap_or_default(), &desc.name_any());
     let mut feeds: Vec<Feed> = objects
         .iter()
         .map(|o| o.feed(!o.namespace.is_empty()))
@@ -496,6 +493,53 @@ async fn offload(api: &Api<Description>, child: &Child, desc: &Description) -> a
     }
     let mut seen = BTreeSet::new();
     feeds.retain(|f| seen.insert(ObjectKey::of_feed(f)));
+    feeds
+}
+
+/// Deletes the objects of a deleted Description from the child — but not those another live
+/// Description of the same cluster still lists (a Subscription's duplicate Base being cleaned
+/// up, a feed moving between Subscriptions): those are handed to it (it is reconciled and takes
+/// them over) instead of being deleted and re-created.
+async fn offload<P>(
+    ctx: &Ctx<P>,
+    api: &Api<Description>,
+    child: &Child,
+    desc: &Description,
+) -> anyhow::Result<()> {
+    if !has_finalizer(desc) {
+        return Ok(());
+    }
+    let namespace = desc.namespace().unwrap_or_default();
+    let owner = owner_value(&namespace, &desc.name_any());
+    let mut wanted: BTreeMap<ObjectKey, Key> = BTreeMap::new();
+    for other in ctx.store.state() {
+        if other.namespace().as_deref() != Some(namespace.as_str())
+            || other.name_any() == desc.name_any()
+            || other.metadata.deletion_timestamp.is_some()
+            || other.spec.deployer != DescriptionDeployer::Generic
+        {
+            continue;
+        }
+        for feed in feeds_of(&other) {
+            wanted.insert(
+                ObjectKey::of_feed(&feed),
+                (namespace.clone(), other.name_any()),
+            );
+        }
+    }
+    let mut feeds = feeds_of(desc);
+    let mut heirs = BTreeSet::new();
+    feeds.retain(|f| match wanted.get(&ObjectKey::of_feed(f)) {
+        Some(heir) => {
+            tracing::info!(description = %owner, object = %ObjectKey::of_feed(f), heir = %heir.1, "not deleting an object another Description still lists");
+            heirs.insert(heir.clone());
+            false
+        }
+        None => true,
+    });
+    for heir in heirs {
+        ctx.queue.add(heir);
+    }
     let mut jobs: Vec<BoxFuture<'_, Result<(), String>>> = Vec::new();
     for feed in &feeds {
         let owner = owner.as_str();

@@ -353,7 +353,14 @@ async fn reconcile_subscription(sub: Arc<Subscription>, ctx: Arc<Ctx>) -> Result
 
 /// One Base per bound cluster; Bases of clusters no longer bound are deleted (Go:
 /// `populateBasesAndLocalizations`).
-async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<()> {
+///
+/// Unlike Go, which looks in its cache and creates `<sub>-<random>` when it sees none (so a
+/// reconcile that runs before the cache shows the first one's Base makes a second), the name is
+/// derived from the Subscription ([`render::base_name`]) and a create that finds it taken adopts
+/// it. Duplicates left by older versions are deleted once the one kept is in sync; the applier
+/// leaves a deleted Description's objects alone while another Description still lists them, so
+/// nothing is removed from the child.
+pub async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<()> {
     let uid = sub.uid().unwrap_or_default();
     let existing = ctx.bases_of_subscription(&uid);
     let mut to_delete: BTreeSet<(String, String)> = existing
@@ -376,58 +383,98 @@ async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<()> {
         };
         let mut in_namespace: Vec<&Arc<Base>> = existing
             .iter()
-            .filter(|b| b.namespace().as_deref() == Some(namespace))
+            .filter(|b| b.namespace().as_deref() == Some(namespace) && !is_deleting(b.as_ref()))
             .collect();
-        // Reuse the newest existing Base (Go compares the seconds field only).
+        // Keep the Base with the derived name, else (from an older version) the newest.
+        let derived = render::base_name(sub, 0);
         in_namespace.sort_by_key(|b| {
-            std::cmp::Reverse(render::creation_second(
-                b.metadata.creation_timestamp.as_ref(),
-            ))
+            (
+                b.name_any() != derived,
+                std::cmp::Reverse(render::creation_second(
+                    b.metadata.creation_timestamp.as_ref(),
+                )),
+            )
         });
-        for b in &in_namespace {
-            to_delete.remove(&(namespace.to_string(), b.name_any()));
+        let keep = in_namespace.first().map(|b| b.name_any());
+        if let Some(name) = &keep {
+            to_delete.remove(&(namespace.to_string(), name.clone()));
         }
-        let name = in_namespace
-            .first()
-            .map(|b| b.name_any())
-            .unwrap_or_else(|| render::new_base_name(sub));
-        let template = render::base_for(sub, namespace, ns.labels(), name);
-        match sync_base(ctx, &template).await {
+        match sync_base(ctx, sub, namespace, ns.labels(), keep).await {
             Ok(base) => {
+                to_delete.remove(&(namespace.to_string(), base.name_any()));
                 if let Err(err) = populate_localizations(ctx, sub, &base, idx).await {
                     errors.push(err.0);
                 }
             }
-            Err(err) => errors.push(
-                err.0
-                    .context(format!("failed to sync Base {}", key(&template))),
-            ),
+            Err(err) => {
+                // Nothing is deleted in a namespace whose Base could not be synced.
+                to_delete.retain(|(ns, _)| ns != namespace);
+                errors.push(err.0.context(format!(
+                    "failed to sync the Base of {} in {namespace}",
+                    key(sub)
+                )));
+            }
         }
     }
     for (ns, name) in to_delete {
-        if let Some(base) = ctx.bases.get(&ObjectRef::new(&name).within(&ns))
-            && let Err(err) = delete_base(ctx, &base).await
-        {
-            errors.push(err.0);
+        if let Some(base) = ctx.bases.get(&ObjectRef::new(&name).within(&ns)) {
+            if let Err(err) = delete_base(ctx, &base).await {
+                errors.push(err.0);
+            } else {
+                tracing::info!(base = %key(base.as_ref()), subscription = %key(sub), "deleted a Base the Subscription no longer needs");
+            }
         }
     }
     aggregate(errors)
 }
 
-/// Creates the Base, or updates the existing one's labels (merged), feeds and finalizer.
-async fn sync_base(ctx: &Ctx, template: &Base) -> Result<Base> {
-    let ns = template.namespace().unwrap_or_default();
-    let api = Api::<Base>::namespaced(ctx.client.clone(), &ns);
-    let current = match ctx.bases.get(&ObjectRef::from_obj(template)) {
-        Some(current) => (*current).clone(),
-        None => match api.create(&PostParams::default(), template).await {
-            Ok(base) => {
-                tracing::info!(base = %key(template), "Base created");
-                return Ok(base);
-            }
-            Err(kube::Error::Api(s)) if s.code == 409 => api.get(&template.name_any()).await?,
-            Err(err) => return Err(err.into()),
-        },
+/// How many names [`sync_base`] tries before giving up (another Subscription's Base holding a
+/// derived name is already unlikely).
+const NAME_ATTEMPTS: u32 = 4;
+
+/// Whether `base` belongs to `sub`.
+fn base_of(base: &Base, sub: &Subscription) -> bool {
+    base.labels().get(known::CONFIG_SUBSCRIPTION_UID_LABEL) == sub.uid().as_ref()
+}
+
+/// Creates the Base of `sub` in `namespace` (named `existing`, else derived), or updates the
+/// existing one's labels (merged), feeds and finalizer. A create that finds the name taken by
+/// this Subscription's Base adopts it; taken by another's, it tries the next derived name.
+async fn sync_base(
+    ctx: &Ctx,
+    sub: &Subscription,
+    namespace: &str,
+    namespace_labels: &BTreeMap<String, String>,
+    existing: Option<String>,
+) -> Result<Base> {
+    let api = Api::<Base>::namespaced(ctx.client.clone(), namespace);
+    let mut attempt = 0;
+    let (template, current) = loop {
+        let name = existing
+            .clone()
+            .unwrap_or_else(|| render::base_name(sub, attempt));
+        let template = render::base_for(sub, namespace, namespace_labels, name.clone());
+        let found = match ctx.bases.get(&ObjectRef::from_obj(&template)) {
+            Some(current) => (*current).clone(),
+            None => match api.create(&PostParams::default(), &template).await {
+                Ok(base) => {
+                    tracing::info!(base = %key(&template), "Base created");
+                    return Ok(base);
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => api.get(&name).await?,
+                Err(err) => return Err(err.into()),
+            },
+        };
+        if base_of(&found, sub) {
+            break (template, found);
+        }
+        attempt += 1;
+        if existing.is_some() || attempt >= NAME_ATTEMPTS {
+            return Err(anyhow!(
+                "Base {namespace}/{name} belongs to another Subscription, and so do the other names tried"
+            )
+            .into());
+        }
     };
     if is_deleting(&current) {
         return Err(anyhow!("Base {} is deleting, will resync later", key(&current)).into());
@@ -557,21 +604,19 @@ async fn populate_localizations(
                 .iter()
                 .filter(|l| l.spec.feed == order.feed)
                 .collect();
+            // One per feed: the derived name, else (an older version's) the newest; the rest,
+            // which would fight over the replicas, are deleted.
+            let derived = render::dividing_localization_name(base, &order.feed);
             for_feed.sort_by_key(|l| {
-                std::cmp::Reverse(render::creation_second(
-                    l.metadata.creation_timestamp.as_ref(),
-                ))
-            });
-            for l in &for_feed {
-                to_delete.remove(&l.name_any());
-            }
-            let name = for_feed.first().map(|l| l.name_any()).unwrap_or_else(|| {
-                format!(
-                    "{}-{}",
-                    base.name_any(),
-                    render::random_suffix(known::DEFAULT_RANDOM_ID_LENGTH)
+                (
+                    l.name_any() != derived,
+                    std::cmp::Reverse(render::creation_second(
+                        l.metadata.creation_timestamp.as_ref(),
+                    )),
                 )
             });
+            let name = for_feed.first().map(|l| l.name_any()).unwrap_or(derived);
+            to_delete.remove(&name);
             let loc = render::dividing_localization(
                 base,
                 &sub_uid,

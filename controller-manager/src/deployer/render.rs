@@ -11,20 +11,25 @@ use clusternet_apis::apps::v1alpha1::{
 use clusternet_apis::known;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
 use kube::{Resource, ResourceExt};
-use rand::Rng;
 
 use super::patch::json_patch_override;
 
 /// Kubernetes' longest label value.
 const LABEL_VALUE_MAX_LENGTH: usize = 63;
 
-/// `k8s.io/apimachinery/pkg/util/rand.String`: `n` characters from an alphabet without vowels
-/// or confusable digits.
-pub fn random_suffix(n: usize) -> String {
-    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut rng = rand::rng();
-    (0..n)
-        .map(|_| ALPHANUMS[rng.random_range(0..ALPHANUMS.len())] as char)
+/// The alphabet of `k8s.io/apimachinery/pkg/util/rand.String`: no vowels or confusable digits.
+const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// `n` characters of [`ALPHANUMS`] derived from `seed`: the same seed gives the same suffix, so
+/// an object named with it is found again by whoever derives it next (a repeated or concurrent
+/// reconcile) instead of being created twice.
+pub fn derived_suffix(seed: &str, n: usize) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(seed.as_bytes());
+    digest
+        .iter()
+        .take(n)
+        .map(|b| ALPHANUMS[usize::from(*b) % ALPHANUMS.len()] as char)
         .collect()
 }
 
@@ -153,12 +158,31 @@ pub fn base_for(
     }
 }
 
-/// A new Base name for `sub`: `<sub>-<5 random characters>`.
-pub fn new_base_name(sub: &Subscription) -> String {
+/// The name of `sub`'s Base in every cluster namespace: `<sub>-<5 characters>`, shaped like Go's
+/// (whose 5 characters are random) but derived from the Subscription's UID, so however many
+/// reconciles race, a cluster gets one Base. `attempt` > 0 picks another name when a Base of
+/// another Subscription already holds this one.
+pub fn base_name(sub: &Subscription, attempt: u32) -> String {
+    let uid = sub.uid().unwrap_or_default();
+    let seed = if attempt == 0 {
+        uid
+    } else {
+        format!("{uid}/{attempt}")
+    };
     format!(
         "{}-{}",
         sub.name_any(),
-        random_suffix(known::DEFAULT_RANDOM_ID_LENGTH)
+        derived_suffix(&seed, known::DEFAULT_RANDOM_ID_LENGTH)
+    )
+}
+
+/// The name of the dividing Localization of `feed` for `base`: `<base>-<5 characters derived
+/// from the feed>` (Go: random characters).
+pub fn dividing_localization_name(base: &Base, feed: &Feed) -> String {
+    format!(
+        "{}-{}",
+        base.name_any(),
+        derived_suffix(&feed_key(feed), known::DEFAULT_RANDOM_ID_LENGTH)
     )
 }
 
@@ -348,8 +372,14 @@ mod tests {
     #[test]
     fn base_naming_and_labels() {
         let s = sub("app");
-        let name = new_base_name(&s);
+        let name = base_name(&s, 0);
         assert!(name.starts_with("app-") && name.len() == 9, "{name}");
+        // Derived, not random: every reconcile names the same Base; another attempt another.
+        assert_eq!(name, base_name(&s, 0));
+        assert_ne!(name, base_name(&s, 1));
+        let mut other = s.clone();
+        other.metadata.uid = Some("another-uid".into());
+        assert_ne!(name, base_name(&other, 0));
         let ns_labels = BTreeMap::from([
             (known::CLUSTER_ID_LABEL.to_string(), "id-1".to_string()),
             ("other".to_string(), "x".to_string()),
