@@ -2,7 +2,8 @@
 //! the parent → the heartbeat and the tunnel, until leadership is lost or a signal arrives.
 
 use anyhow::{Context, Result};
-use clusternet_component_base::{client, leader, lifeline, logging};
+use clusternet_component_base::{client, leader, lifeline, logging, signals};
+use futures::FutureExt;
 
 use crate::options::Options;
 use crate::{credentials, deployer, registration, status, tunnel};
@@ -32,24 +33,42 @@ pub async fn run(opts: Options) -> Result<()> {
     election.lease_duration = opts.leader_elect_lease_duration.0;
     election.renew_deadline = opts.leader_elect_renew_deadline.0;
     election.retry_period = opts.leader_elect_retry_period.0;
-    let leadership = leader::acquire(child.clone(), election).await?;
-    let cluster_id = registration::cluster_id(&leadership.lease)?;
+    leader::run_elected(
+        child.clone(),
+        election,
+        signals::shutdown_signal(),
+        |lease| lead(opts.clone(), child.clone(), apiserver_url.clone(), lease),
+    )
+    .await
+}
+
+/// Everything the agent does while it leads; it all stops when this future is dropped.
+async fn lead(
+    opts: Options,
+    child: kube::Client,
+    apiserver_url: String,
+    lease: k8s_openapi::api::coordination::v1::Lease,
+) -> Result<()> {
+    let cluster_id = registration::cluster_id(&lease)?;
     tracing::info!(%cluster_id, "current cluster id");
 
     let creds = registration::register(&child, &opts, &cluster_id).await?;
     tracing::info!(namespace = %creds.namespace, cluster = %creds.cluster_name, "registered with the parent");
     let parent = creds.client()?;
+    let mut tasks = tokio::task::JoinSet::new();
 
-    tokio::spawn(credentials::run(
-        child.clone(),
-        parent.clone(),
-        credentials::Upload {
-            agent_namespace: opts.leader_elect_resource_namespace.clone(),
-            parent_namespace: creds.namespace.clone(),
-            cluster_id: cluster_id.clone(),
-            apiserver_url: apiserver_url.clone(),
-        },
-    ));
+    let upload = credentials::Upload {
+        agent_namespace: opts.leader_elect_resource_namespace.clone(),
+        parent_namespace: creds.namespace.clone(),
+        cluster_id: cluster_id.clone(),
+        apiserver_url: apiserver_url.clone(),
+    };
+    let (c, p) = (child.clone(), parent.clone());
+    tasks.spawn(async move {
+        credentials::run(c, p, upload).await;
+        // Uploaded once; the task is done, the others go on.
+        std::future::pending::<Result<()>>().await
+    });
     // Gate Predictor without --predictor-addr: serve the built-in predictor on localhost, as
     // Clusternet does (reached by the scheduler through the sockets proxy).
     let mut predictor_address = opts.predictor_address.clone();
@@ -57,10 +76,10 @@ pub async fn run(opts: Options) -> Result<()> {
         predictor_address = format!("http://localhost:{}", opts.predictor_port);
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], opts.predictor_port));
         let child = child.clone();
-        tokio::spawn(async move {
-            if let Err(err) = crate::predictor::serve(child, addr).await {
-                tracing::error!(error = %format!("{err:#}"), %addr, "predictor stopped");
-            }
+        tasks.spawn(async move {
+            crate::predictor::serve(child, addr)
+                .await
+                .with_context(|| format!("the predictor on {addr} stopped"))
         });
     }
     let settings = status::Settings {
@@ -77,7 +96,9 @@ pub async fn run(opts: Options) -> Result<()> {
         predictor_address: predictor_address.clone(),
         predictor_direct_access: opts.predictor_direct_access,
     };
-    let heartbeat = tokio::spawn(status::run(child.clone(), parent.clone(), settings));
+    tasks.spawn(
+        status::run(child.clone(), parent.clone(), settings).map(|r| r.context("heartbeat")),
+    );
     // Pull mode: the agent applies the Descriptions of its namespace itself.
     if deployer::deployable_by_agent(
         &opts.cluster_sync_mode.into(),
@@ -89,51 +110,34 @@ pub async fn run(opts: Options) -> Result<()> {
             apiserver_url: apiserver_url.clone(),
         };
         let (child, parent) = (child.clone(), parent.clone());
-        tokio::spawn(async move {
-            if let Err(err) = deployer::run(child, parent, settings).await {
-                tracing::error!(error = %format!("{err:#}"), "pull-mode deployer stopped");
-            }
+        tasks.spawn(async move {
+            deployer::run(child, parent, settings)
+                .await
+                .context("pull-mode deployer")
         });
     }
     // The tunnel task keeps reconnecting; it only ends on a configuration error.
-    let socket_connection = opts.feature_gates.enabled("SocketConnection");
-    let allowed = tunnel::AllowList::new(
-        &apiserver_url,
-        &predictor_address,
-        &opts.tunnel_allowed_addresses,
-    )
-    .context("the tunnel's allow-list")?;
-    let tunnel = tunnel::run(tunnel::Settings {
-        parent_url: creds.url.clone(),
-        token: creds.token.clone(),
-        ca_pem: creds.ca_pem.clone(),
-        cluster_id: cluster_id.clone(),
-        allowed,
-    });
-
-    let mut leading = leadership.leading.clone();
-    tokio::select! {
-        _ = leading.wait_for(|leading| !leading) => anyhow::bail!("leadership lost"),
-        result = heartbeat => result.context("heartbeat task")?.context("heartbeat"),
-        result = tunnel, if socket_connection => result.context("tunnel"),
-        _ = shutdown_signal() => {
-            tracing::info!("shutting down");
-            leadership.release().await;
-            Ok(())
-        }
+    if opts.feature_gates.enabled("SocketConnection") {
+        let allowed = tunnel::AllowList::new(
+            &apiserver_url,
+            &predictor_address,
+            &opts.tunnel_allowed_addresses,
+        )
+        .context("the tunnel's allow-list")?;
+        tasks.spawn(
+            tunnel::run(tunnel::Settings {
+                parent_url: creds.url.clone(),
+                token: creds.token.clone(),
+                ca_pem: creds.ca_pem.clone(),
+                cluster_id: cluster_id.clone(),
+                allowed,
+            })
+            .map(|r| r.context("tunnel")),
+        );
     }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+    match tasks.join_next().await {
+        Some(Ok(result)) => result,
+        Some(Err(join)) => Err(anyhow::anyhow!("an agent task panicked: {join}")),
+        None => Ok(()),
     }
 }

@@ -36,16 +36,17 @@ use kube::runtime::{WatchStreamExt, watcher};
 /// Default port of the built-in predictor (Clusternet's `--predictor-port`).
 pub const DEFAULT_PORT: u16 = 8080;
 
-/// The caches the predictor reads.
+/// The caches the predictor reads (their watches stop when the last clone is dropped).
 #[derive(Clone)]
 pub struct Caches {
     nodes: Store<Node>,
     pods: Store<Pod>,
+    _watches: Arc<Vec<tokio_util::task::AbortOnDropHandle<()>>>,
 }
 
 /// Starts node and pod caches of the child cluster.
 pub fn caches(child: kube::Client) -> Caches {
-    fn reflect<K>(api: Api<K>) -> Store<K>
+    fn reflect<K>(api: Api<K>) -> (Store<K>, tokio_util::task::AbortOnDropHandle<()>)
     where
         K: kube::Resource
             + Clone
@@ -61,7 +62,7 @@ pub fn caches(child: kube::Client) -> Caches {
             .default_backoff()
             .reflect(writer)
             .applied_objects();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             futures::pin_mut!(stream);
             while let Some(event) = stream.next().await {
                 if let Err(err) = event {
@@ -69,11 +70,14 @@ pub fn caches(child: kube::Client) -> Caches {
                 }
             }
         });
-        store
+        (store, tokio_util::task::AbortOnDropHandle::new(task))
     }
+    let (nodes, n) = reflect(Api::all(child.clone()));
+    let (pods, p) = reflect(Api::all(child));
     Caches {
-        nodes: reflect(Api::all(child.clone())),
-        pods: reflect(Api::all(child)),
+        nodes,
+        pods,
+        _watches: Arc::new(vec![n, p]),
     }
 }
 
@@ -520,7 +524,11 @@ mod tests {
     async fn oversized_requests_are_413() {
         let (nodes, _w1) = reflector::store::<Node>();
         let (pods, _w2) = reflector::store::<Pod>();
-        let caches = Caches { nodes, pods };
+        let caches = Caches {
+            nodes,
+            pods,
+            _watches: Arc::new(Vec::new()),
+        };
         let big = Request::post("/replicas/predict")
             .body(Full::new(Bytes::from(vec![b' '; MAX_REQUEST_BODY + 1])))
             .unwrap();

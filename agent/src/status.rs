@@ -60,7 +60,8 @@ pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) 
         .default_backoff()
         .reflect(writer)
         .applied_objects();
-    tokio::spawn(async move {
+    // Stops with the heartbeat.
+    let _node_watch = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         use futures::StreamExt;
         futures::pin_mut!(node_watch);
         while let Some(event) = node_watch.next().await {
@@ -68,7 +69,7 @@ pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) 
                 tracing::debug!(error = %err, "watching nodes");
             }
         }
-    });
+    }));
     // Nodes may take a moment to list; the first report does not wait more than a second for them.
     let _ = tokio::time::timeout(Duration::from_secs(1), nodes.wait_until_ready()).await;
 

@@ -37,27 +37,11 @@ pub async fn run(opts: Options) -> Result<()> {
     {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down");
+            clusternet_component_base::signals::shutdown_signal().await;
             shutdown.cancel();
         });
     }
     serve(opts, shutdown).await
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // No signal handling: run until killed.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
 }
 
 async fn kube_client(primary: Option<&Path>, fallback: Option<&Path>) -> Result<kube::Client> {

@@ -114,6 +114,13 @@ impl Leadership {
     }
 }
 
+/// `period` stretched by up to 120 % at random (client-go's JitterUntil with factor 1.2), so
+/// replicas waiting for the same lease or server do not knock in step.
+fn jittered(period: Duration) -> Duration {
+    use rand::Rng;
+    period.mul_f64(1.0 + rand::rng().random_range(0.0..1.2))
+}
+
 /// Blocks until this replica holds the lease, then keeps renewing it in the background.
 pub async fn acquire(client: kube::Client, config: Config) -> Result<Leadership> {
     let api: Api<Lease> = Api::namespaced(client, &config.namespace);
@@ -122,10 +129,10 @@ pub async fn acquire(client: kube::Client, config: Config) -> Result<Leadership>
             Ok(Some(lease)) => break lease,
             Ok(None) => tracing::debug!(lease = %config.name, "lease held by another replica"),
             Err(err) => {
-                tracing::warn!(lease = %config.name, error = %format!("{err:#}"), "acquiring lease")
+                tracing::warn!(lease = %config.name, error = %format!("{err:#}"), "acquiring lease; retrying")
             }
         }
-        tokio::time::sleep(config.retry_period).await;
+        tokio::time::sleep(jittered(config.retry_period)).await;
     };
     tracing::info!(lease = %format!("{}/{}", config.namespace, config.name), identity = %config.identity, "acquired leadership");
     let (tx, rx) = watch::channel(true);
@@ -137,6 +144,52 @@ pub async fn acquire(client: kube::Client, config: Config) -> Result<Leadership>
         api,
         config,
     })
+}
+
+/// Runs `lead` while this replica holds the lease `config` names, until `shutdown`.
+///
+/// When leadership is lost (another replica took the lease, or it could not be renewed — say
+/// the API server was down past the renew deadline), `lead`'s future is dropped, so it must own
+/// everything it started (tasks in a `JoinSet`): nothing of the old term keeps running. Then
+/// the replica campaigns again and, once elected, calls `lead` anew. A component therefore
+/// recovers from an outage by itself instead of exiting and waiting for a supervisor (Go's
+/// components exit and rely on the kubelet; nothing restarts a process outside a pod).
+///
+/// Returns when `shutdown` resolves (releasing the lease, as client-go's ReleaseOnCancel) or
+/// when `lead` returns.
+pub async fn run_elected<F, Fut>(
+    client: kube::Client,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+    mut lead: F,
+) -> Result<()>
+where
+    F: FnMut(Lease) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    tokio::pin!(shutdown);
+    loop {
+        let leadership = tokio::select! {
+            acquired = acquire(client.clone(), config.clone()) => acquired?,
+            _ = &mut shutdown => return Ok(()),
+        };
+        let mut leading = leadership.leading.clone();
+        let outcome = tokio::select! {
+            result = lead(leadership.lease.clone()) => Some(result),
+            _ = leading.wait_for(|leading| !leading) => None,
+            _ = &mut shutdown => Some(Ok(())),
+        };
+        match outcome {
+            Some(result) => {
+                leadership.release().await;
+                return result;
+            }
+            None => {
+                tracing::warn!(lease = %config.name, "leadership lost: everything this replica ran as leader is stopped; campaigning again");
+                drop(leadership);
+            }
+        }
+    }
 }
 
 async fn try_acquire(api: &Api<Lease>, config: &Config) -> Result<Option<Lease>> {

@@ -10,6 +10,7 @@ pub mod lifeline;
 pub mod logging;
 pub mod quantity;
 pub mod sealed;
+pub mod signals;
 
 pub use duration::GoDuration;
 pub use featuregate::FeatureGates;

@@ -10,8 +10,12 @@ pub fn init(verbosity: u8) {
         2..=3 => "debug",
         _ => "trace",
     };
+    // kube-client logs every failed request at ERROR ("failed with error …"); each caller
+    // reports its own failures with context, so below trace those lines only repeat them (many
+    // a second while a peer is down).
+    let kube_requests = if verbosity >= 4 { "trace" } else { "off" };
     let default = format!(
-        "warn,clusternet={ours},clusternet_hub={ours},clusternet_agent={ours},clusternet_controller_manager={ours},clusternet_scheduler={ours},clusternet_tunnel={ours}"
+        "warn,kube_client::client::builder={kube_requests},clusternet={ours},clusternet_hub={ours},clusternet_agent={ours},clusternet_controller_manager={ours},clusternet_scheduler={ours},clusternet_tunnel={ours}"
     );
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

@@ -1,7 +1,7 @@
 //! Start-up: leader election on the parent, then the enabled controllers.
 
 use anyhow::{Context, Result};
-use clusternet_component_base::{client, leader, lifeline, logging};
+use clusternet_component_base::{client, leader, lifeline, logging, signals};
 
 use crate::options::Options;
 use crate::{approver, deployer, feedinventory, lifecycle, pusher};
@@ -17,15 +17,19 @@ pub async fn run(opts: Options) -> Result<()> {
         .await
         .context("parent cluster configuration")?;
     let parent = client::client(parent_config.clone())?;
-    let leadership = leader::acquire(
-        parent.clone(),
-        leader::Config::new(
-            &opts.leader_elect_resource_namespace,
-            &opts.leader_elect_resource_name,
-        ),
-    )
-    .await?;
+    let election = leader::Config::new(
+        &opts.leader_elect_resource_namespace,
+        &opts.leader_elect_resource_name,
+    );
+    leader::run_elected(parent.clone(), election, signals::shutdown_signal(), |_| {
+        lead(opts.clone(), parent.clone(), parent_config.clone())
+    })
+    .await
+}
 
+/// The enabled controllers, while this replica leads; they all stop when this future is
+/// dropped.
+async fn lead(opts: Options, parent: kube::Client, parent_config: kube::Config) -> Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     if opts.controller_enabled("crrapprover") {
         tasks.spawn(approver::run(
@@ -63,28 +67,9 @@ pub async fn run(opts: Options) -> Result<()> {
         ));
     }
     tracing::info!(controllers = ?opts.controllers, "controllers started");
-    let mut leading = leadership.leading.clone();
-    tokio::select! {
-        _ = leading.wait_for(|leading| !leading) => anyhow::bail!("leadership lost"),
-        _ = tasks.join_next() => anyhow::bail!("a controller stopped"),
-        _ = shutdown_signal() => {
-            tracing::info!("shutting down");
-            leadership.release().await;
-            Ok(())
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+    match tasks.join_next().await {
+        Some(Ok(())) => anyhow::bail!("a controller stopped"),
+        Some(Err(join)) => anyhow::bail!("a controller panicked: {join}"),
+        None => std::future::pending().await,
     }
 }

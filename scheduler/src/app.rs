@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use clusternet_apis::apps::v1alpha1::{FeedInventory, Subscription, SubscriptionStatus};
 use clusternet_apis::clusters::v1beta1::ManagedCluster;
-use clusternet_component_base::{client, leader, lifeline, logging};
-use futures::{StreamExt, TryStreamExt};
+use clusternet_component_base::{client, leader, lifeline, logging, signals};
+use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
@@ -75,18 +75,27 @@ pub async fn run(opts: Options) -> Result<()> {
         .await
         .context("parent cluster configuration")?;
     let parent = client::client(config)?;
-    let leadership = if opts.leader_elect {
-        let mut cfg = leader::Config::new(
-            &opts.leader_elect_resource_namespace,
-            &opts.leader_elect_resource_name,
-        );
-        cfg.lease_duration = opts.leader_elect_lease_duration.0;
-        cfg.renew_deadline = opts.leader_elect_renew_deadline.0;
-        cfg.retry_period = opts.leader_elect_retry_period.0;
-        Some(leader::acquire(parent.clone(), cfg).await?)
-    } else {
-        None
-    };
+    if !opts.leader_elect {
+        return tokio::select! {
+            r = lead(opts, parent) => r,
+            _ = signals::shutdown_signal() => Ok(()),
+        };
+    }
+    let mut election = leader::Config::new(
+        &opts.leader_elect_resource_namespace,
+        &opts.leader_elect_resource_name,
+    );
+    election.lease_duration = opts.leader_elect_lease_duration.0;
+    election.renew_deadline = opts.leader_elect_renew_deadline.0;
+    election.retry_period = opts.leader_elect_retry_period.0;
+    leader::run_elected(parent.clone(), election, signals::shutdown_signal(), |_| {
+        lead(opts.clone(), parent.clone())
+    })
+    .await
+}
+
+/// Scheduling, while this replica leads; it all stops when this future is dropped.
+async fn lead(opts: Options, parent: kube::Client) -> Result<()> {
     let recorder = Recorder::new(
         parent.clone(),
         Reporter {
@@ -108,38 +117,8 @@ pub async fn run(opts: Options) -> Result<()> {
     tasks.spawn(watch_inventories(Arc::clone(&sched)));
     tasks.spawn(schedule_loop(Arc::clone(&sched)));
     tracing::info!("clusternet-scheduler started");
-    let lost = async {
-        match &leadership {
-            Some(l) => {
-                let mut leading = l.leading.clone();
-                let _ = leading.wait_for(|leading| !leading).await;
-            }
-            None => std::future::pending().await,
-        }
-    };
-    let result = tokio::select! {
-        _ = lost => Err(anyhow::anyhow!("leadership lost")),
-        r = tasks.join_next() => Err(anyhow::anyhow!("a scheduler task stopped: {r:?}")),
-        _ = shutdown_signal() => Ok(()),
-    };
-    if let Some(l) = leadership {
-        l.release().await;
-    }
-    result
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
+    let stopped = tasks.join_next().await;
+    Err(anyhow::anyhow!("a scheduler task stopped: {stopped:?}"))
 }
 
 /// Folds watcher events into add/update/delete callbacks, detecting deletions across re-lists.
@@ -154,7 +133,16 @@ where
     let mut stream = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
-    while let Some(event) = stream.try_next().await? {
+    // Watch errors (the parent restarting, a dropped connection) are retried with backoff by
+    // the watcher; they end nothing.
+    while let Some(event) = stream.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(err) => {
+                tracing::warn!(kind = %K::kind(&Default::default()), error = %err, "watch failed; retrying with backoff");
+                continue;
+            }
+        };
         match event {
             Event::Init => seen.clear(),
             Event::InitApply(obj) | Event::Apply(obj) => {
