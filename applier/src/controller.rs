@@ -41,9 +41,13 @@ pub enum Target {
     Deploy(Child),
     /// Not ours to deploy (another component does).
     Skip,
-    /// The cluster is gone or not ready: on deletion just drop the finalizer (objects in the
-    /// child are orphaned, as in Clusternet).
+    /// The cluster is gone (no ManagedCluster), or has been unreachable too long to wait for:
+    /// on deletion the finalizer is dropped (whatever is in the child stays there).
     Lost,
+    /// The cluster cannot be reached now (not Ready): nothing is done and the Description is
+    /// retried — a deletion waits for the cluster to come back and then cleans it up, instead
+    /// of leaving its objects behind as Clusternet does. The text says why, for logs and Events.
+    Wait(String),
 }
 
 /// Decides, per Description, where it is deployed by this component.
@@ -87,11 +91,37 @@ struct Ctx<P> {
     queue: Queue<Key>,
 }
 
+/// Namespaces whose Descriptions should be looked at again now (e.g. their cluster came back).
+pub type Wakeups = tokio::sync::mpsc::UnboundedReceiver<String>;
+
+/// Runs the controller until the parent watch ends (it does not, short of a panic). A
+/// namespace received on `wakeups` has its Descriptions reconciled at once (rather than at
+/// their next retry).
+pub async fn run_with_wakeups<P: Placement>(
+    parent: kube::Client,
+    placement: P,
+    drift: DriftReceiver,
+    mut wakeups: Wakeups,
+    settings: Settings,
+) {
+    run_inner(parent, placement, drift, Some(&mut wakeups), settings).await
+}
+
 /// Runs the controller until the parent watch ends (it does not, short of a panic).
 pub async fn run<P: Placement>(
     parent: kube::Client,
     placement: P,
     drift: DriftReceiver,
+    settings: Settings,
+) {
+    run_inner(parent, placement, drift, None, settings).await
+}
+
+async fn run_inner<P: Placement>(
+    parent: kube::Client,
+    placement: P,
+    drift: DriftReceiver,
+    mut wakeups: Option<&mut Wakeups>,
     settings: Settings,
 ) {
     let api: Api<Description> = match &settings.namespace {
@@ -114,9 +144,12 @@ pub async fn run<P: Placement>(
         queue: Queue::new(),
     });
 
+    // Owned by this future: when it is dropped (the component lost its leadership), no worker
+    // goes on applying.
+    let mut background = tokio::task::JoinSet::new();
     for _ in 0..settings.workers.max(1) {
         let ctx = ctx.clone();
-        tokio::spawn(async move {
+        background.spawn(async move {
             loop {
                 let key = ctx.queue.next().await;
                 let failed = match reconcile_key(&ctx, &key).await {
@@ -131,12 +164,12 @@ pub async fn run<P: Placement>(
         });
     }
 
-    tokio::spawn(drift_loop(ctx.clone(), drift));
+    background.spawn(drift_loop(ctx.clone(), drift));
 
     {
         let ctx = ctx.clone();
         let every = settings.resync;
-        tokio::spawn(async move {
+        background.spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
@@ -148,21 +181,18 @@ pub async fn run<P: Placement>(
         });
     }
 
-    // Enqueue on spec (generation) changes and deletion, not on our own status writes.
+    // Enqueue on spec (generation) changes and deletion, not on our own status writes. Objects
+    // of a (re-)list are enqueued once the list is complete: the reflector's store only shows
+    // them from then on, and a worker that found a listed key missing from the store would drop
+    // it until the next resync (a Description deleted while the agent was down stayed in the
+    // child that long).
     let mut seen: HashMap<Key, (Option<i64>, bool, String)> = HashMap::new();
+    let mut listing: Vec<Description> = Vec::new();
     let mut events = reflector::reflector(writer, watcher(api, watcher::Config::default()))
         .default_backoff()
-        .touched_objects()
         .boxed();
-    while let Some(event) = events.next().await {
-        let desc = match event {
-            Ok(desc) => desc,
-            Err(err) => {
-                tracing::debug!(error = %err, "Description watch error (retrying)");
-                continue;
-            }
-        };
-        let key = key_of(&desc);
+    let changed = |desc: &Description, seen: &mut HashMap<Key, (Option<i64>, bool, String)>| {
+        let key = key_of(desc);
         let state = (
             desc.metadata.generation,
             desc.metadata.deletion_timestamp.is_some(),
@@ -172,6 +202,46 @@ pub async fn run<P: Placement>(
             seen.insert(key.clone(), state);
             ctx.queue.add(key);
         }
+    };
+    loop {
+        let event = tokio::select! {
+            event = events.next() => match event {
+                Some(event) => event,
+                None => return,
+            },
+            Some(namespace) = wakeup(&mut wakeups) => {
+                for desc in ctx.store.state() {
+                    if desc.namespace().as_deref() == Some(namespace.as_str()) {
+                        ctx.queue.add(key_of(&desc));
+                    }
+                }
+                continue;
+            }
+        };
+        match event {
+            Ok(watcher::Event::Apply(desc)) => changed(&desc, &mut seen),
+            Ok(watcher::Event::Delete(desc)) => {
+                let key = key_of(&desc);
+                seen.remove(&key);
+                ctx.queue.add(key);
+            }
+            Ok(watcher::Event::Init) => listing.clear(),
+            Ok(watcher::Event::InitApply(desc)) => listing.push(desc),
+            Ok(watcher::Event::InitDone) => {
+                for desc in listing.drain(..) {
+                    changed(&desc, &mut seen);
+                }
+            }
+            Err(err) => tracing::debug!(error = %err, "Description watch error (retrying)"),
+        }
+    }
+}
+
+/// The next namespace to wake up; never, without a channel.
+async fn wakeup(wakeups: &mut Option<&mut Wakeups>) -> Option<String> {
+    match wakeups {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -247,8 +317,31 @@ async fn reconcile_key<P: Placement>(ctx: &Ctx<P>, key: &Key) -> anyhow::Result<
     let api: Api<Description> = Api::namespaced(ctx.parent.clone(), &key.0);
     match target {
         Target::Skip => Ok(()),
-        Target::Lost if deleting => remove_finalizer(&api, &desc).await,
+        Target::Lost if deleting => {
+            event(
+                ctx,
+                &desc,
+                EventType::Warning,
+                "ClusterLost",
+                "deleted while its cluster was gone or unreachable for too long: objects already in the cluster are left there".into(),
+            )
+            .await;
+            remove_finalizer(&api, &desc).await
+        }
         Target::Lost => Ok(()),
+        Target::Wait(why) => {
+            if deleting {
+                event(
+                    ctx,
+                    &desc,
+                    EventType::Warning,
+                    "WaitingForCluster",
+                    why.clone(),
+                )
+                .await;
+            }
+            anyhow::bail!("{why}")
+        }
         Target::Deploy(child) if deleting => {
             let result = offload(ctx, &api, &child, &desc).await;
             if let Err(err) = &result {

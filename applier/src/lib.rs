@@ -31,4 +31,4 @@ pub mod queue;
 pub mod status;
 
 pub use child::{Child, DriftReceiver, DriftSender, FIELD_MANAGER, drift_channel};
-pub use controller::{Placement, Settings, Target, run};
+pub use controller::{Placement, Settings, Target, Wakeups, run, run_with_wakeups};

@@ -111,7 +111,8 @@ impl<K: Clone + Eq + Hash + Send + 'static> Queue<K> {
         let retry = if failed {
             let n = state.failures.entry(key.clone()).or_insert(0);
             *n += 1;
-            Some(backoff(*n))
+            // ±20 %, so keys that failed together do not all come back at the same instant.
+            Some(backoff(*n).mul_f64(rand::random_range(0.8..1.2)))
         } else {
             state.failures.remove(&key);
             None

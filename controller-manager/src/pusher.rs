@@ -12,8 +12,11 @@
 //! controller-manager's own (Clusternet uses `system:anonymous` by default); the child's RBAC
 //! then applies to the deployer token.
 //!
-//! On Description deletion for a lost cluster (no ManagedCluster, or not Ready) the finalizer is
-//! dropped without touching the child, as Clusternet does.
+//! A Description of a cluster that is not Ready waits (it is retried, and looked at again the
+//! moment the cluster turns Ready): a deletion then cleans the child up, where Clusternet drops
+//! the finalizer at once and leaves the objects behind. Only when the ManagedCluster is gone,
+//! or the cluster has not been Ready for [`GIVE_UP_ON_LOST`], is the finalizer dropped without
+//! touching the child.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,7 +29,7 @@ use clusternet_applier::{Child, DriftSender, Placement, Target};
 use clusternet_component_base::client::{self, ServerTrust};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 
 /// Whether the hub deploys to `mc` (Clusternet's `DeployableByHub`); an error when the agent has
 /// not reported whether it allows pushing yet.
@@ -64,9 +67,23 @@ pub fn proxy_url(parent_url: &str, cluster_id: &str) -> String {
     )
 }
 
+/// How long a deletion waits for an unreachable cluster before leaving its objects there.
+pub const GIVE_UP_ON_LOST: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Since when `mc` has not been Ready (its Ready condition's last transition).
+fn not_ready_since(mc: &ManagedCluster) -> Option<jiff::Timestamp> {
+    mc.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CLUSTER_READY)
+        .map(|c| c.last_transition_time.0)
+}
+
 struct Hub {
     parent: kube::Client,
     parent_config: kube::Config,
+    clusters: kube::runtime::reflector::Store<ManagedCluster>,
     drift: DriftSender,
     /// Per cluster ID: how the client was built (URL, token) and the child.
     children: Mutex<HashMap<String, (String, String, Child)>>,
@@ -86,20 +103,29 @@ impl Placement for Hub {
             known::CLUSTER_ID_LABEL
         );
         let deleting = desc.metadata.deletion_timestamp.is_some();
-        let clusters: Api<ManagedCluster> = Api::namespaced(self.parent.clone(), &namespace);
-        let found = clusters
-            .list(
-                &ListParams::default().labels(&format!("{}={cluster_id}", known::CLUSTER_ID_LABEL)),
-            )
-            .await?;
-        let Some(mc) = found.items.into_iter().next() else {
+        let Some(mc) = self.clusters.state().into_iter().find(|mc| {
+            mc.metadata.namespace.as_deref() == Some(namespace.as_str())
+                && mc.spec.cluster_id == cluster_id
+        }) else {
             if deleting {
                 return Ok(Target::Lost);
             }
             anyhow::bail!("failed to find a ManagedCluster declaration in namespace {namespace}");
         };
-        if deleting && is_lost(&mc) {
-            return Ok(Target::Lost);
+        if is_lost(&mc) {
+            let since = not_ready_since(&mc);
+            let for_long = since.is_some_and(|t| {
+                jiff::Timestamp::now().duration_since(t).as_secs_f64()
+                    > GIVE_UP_ON_LOST.as_secs_f64()
+            });
+            if deleting && for_long {
+                return Ok(Target::Lost);
+            }
+            let since = since.map(|t| t.to_string()).unwrap_or_default();
+            return Ok(Target::Wait(format!(
+                "cluster {} is not Ready (since {since}): waiting for it to come back",
+                mc.metadata.name.as_deref().unwrap_or_default()
+            )));
         }
         if !deployable_by_hub(&mc)? {
             return Ok(Target::Skip);
@@ -175,17 +201,46 @@ impl Hub {
 
 /// Runs the push-mode deployer for every cluster namespace.
 pub async fn run(parent: kube::Client, parent_config: kube::Config) {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
     let (drift_tx, drift_rx) = clusternet_applier::drift_channel();
+    // ManagedClusters, and a wake-up for a cluster's namespace when it turns Ready (whatever
+    // waited for it goes at once).
+    let (clusters, writer) = reflector::store();
+    let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut ready: HashMap<String, bool> = HashMap::new();
+    let watch = watcher(
+        Api::<ManagedCluster>::all(parent.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .for_each(move |mc| {
+        if let Ok(mc) = mc
+            && let Some(ns) = mc.metadata.namespace.clone()
+        {
+            let now = !is_lost(&mc);
+            if ready.insert(ns.clone(), now) == Some(false) && now {
+                let _ = wake_tx.send(ns);
+            }
+        }
+        futures::future::ready(())
+    });
+    let _watch = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(watch));
+    let _ = clusters.wait_until_ready().await;
     let hub = Hub {
         parent: parent.clone(),
         parent_config,
+        clusters,
         drift: drift_tx,
         children: Mutex::new(HashMap::new()),
     };
-    clusternet_applier::run(
+    clusternet_applier::run_with_wakeups(
         parent,
         hub,
         drift_rx,
+        wake_rx,
         clusternet_applier::Settings {
             reporter: known::CLUSTERNET_CTRL_MGR_NAME.into(),
             ..Default::default()

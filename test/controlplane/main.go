@@ -189,7 +189,7 @@ func runControlPlane(args []string) error {
 	defer stopEtcd(etcd)
 	etcdURL := "http://" + etcd.Clients[0].Addr().String()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listenStable(absDir)
 	if err != nil {
 		return err
 	}
@@ -280,6 +280,38 @@ func stopEtcd(e *embed.Etcd) {
 	case <-done:
 	case <-time.After(2 * time.Second):
 	}
+}
+
+// listenStable listens on the port this control plane used before (DIR/apiserver.port), so a
+// restart keeps its URL and every kubeconfig pointing at it; the first start takes a port
+// from the OS and records it. If the old port stays taken (by another program, long after),
+// a new one is taken and recorded: the URL in ready.json then tells callers.
+func listenStable(dir string) (net.Listener, error) {
+	file := filepath.Join(dir, "apiserver.port")
+	if data, err := os.ReadFile(file); err == nil {
+		addr := "127.0.0.1:" + strings.TrimSpace(string(data))
+		var lastErr error
+		// The old process may still be closing its socket.
+		for attempt := 0; attempt < 40; attempt++ {
+			ln, err := net.Listen("tcp", addr)
+			if err == nil {
+				return ln, nil
+			}
+			lastErr = err
+			time.Sleep(250 * time.Millisecond)
+		}
+		fmt.Fprintf(os.Stderr, "controlplane: the previous address %s stays taken (%v); taking a new port\n", addr, lastErr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := os.WriteFile(file, []byte(fmt.Sprintf("%d\n", port)), 0o644); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 func freePort() (int, error) {

@@ -225,6 +225,30 @@ impl Ctx {
             .collect()
     }
 
+    /// Whether the cluster of namespace `ns` is not Ready, and has not been for long (an hour).
+    fn cluster_briefly_not_ready(&self, ns: &str) -> bool {
+        self.clusters
+            .state()
+            .into_iter()
+            .filter(|mc| mc.namespace().as_deref() == Some(ns))
+            .any(|mc| {
+                let ready = mc.status.as_ref().and_then(|s| {
+                    s.conditions
+                        .iter()
+                        .find(|c| c.type_ == clusternet_apis::clusters::v1beta1::CLUSTER_READY)
+                });
+                match ready {
+                    Some(c) if c.status != "True" => {
+                        jiff::Timestamp::now()
+                            .duration_since(c.last_transition_time.0)
+                            .as_secs_f64()
+                            < crate::pusher::GIVE_UP_ON_LOST.as_secs_f64()
+                    }
+                    _ => false,
+                }
+            })
+    }
+
     fn base_by_uid(&self, uid: &str) -> Option<Arc<Base>> {
         self.bases.find(|b| b.uid().as_deref() == Some(uid))
     }
@@ -346,8 +370,11 @@ async fn reconcile_subscription(sub: Arc<Subscription>, ctx: Arc<Ctx>) -> Result
     ensure_finalizer(&api, sub.as_ref()).await?;
     let own = BTreeMap::from([(uid.clone(), SUBSCRIPTION.to_string())]);
     patch_labels(&api, &sub.name_any(), &missing_labels(sub.as_ref(), &own)).await?;
-    populate_bases(&ctx, &sub).await?;
+    let deferred = populate_bases(&ctx, &sub).await?;
     tracing::debug!(subscription = %key(sub.as_ref()), "synced");
+    if deferred {
+        return Ok(Action::requeue(std::time::Duration::from_secs(5)));
+    }
     Ok(Action::await_change())
 }
 
@@ -360,7 +387,9 @@ async fn reconcile_subscription(sub: Arc<Subscription>, ctx: Arc<Ctx>) -> Result
 /// it. Duplicates left by older versions are deleted once the one kept is in sync; the applier
 /// leaves a deleted Description's objects alone while another Description still lists them, so
 /// nothing is removed from the child.
-pub async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<()> {
+///
+/// Returns whether a deletion was put off (look again a little later).
+pub async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<bool> {
     let uid = sub.uid().unwrap_or_default();
     let existing = ctx.bases_of_subscription(&uid);
     let mut to_delete: BTreeSet<(String, String)> = existing
@@ -416,6 +445,18 @@ pub async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<()> {
             }
         }
     }
+    // A cluster the scheduler dropped because it is not Ready keeps its Base until it is Ready
+    // again (or for an hour): it is usually bound again then, and deleting and re-creating the
+    // Base would remove its objects from the child and create them anew.
+    let deferred: BTreeSet<String> = to_delete
+        .iter()
+        .filter(|(ns, _)| ctx.cluster_briefly_not_ready(ns))
+        .map(|(ns, _)| ns.clone())
+        .collect();
+    if !deferred.is_empty() {
+        tracing::debug!(subscription = %key(sub), namespaces = ?deferred, "keeping the Bases of clusters that are not Ready until they are back");
+        to_delete.retain(|(ns, _)| !deferred.contains(ns));
+    }
     for (ns, name) in to_delete {
         if let Some(base) = ctx.bases.get(&ObjectRef::new(&name).within(&ns)) {
             if let Err(err) = delete_base(ctx, &base).await {
@@ -425,7 +466,7 @@ pub async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<()> {
             }
         }
     }
-    aggregate(errors)
+    aggregate(errors).map(|()| !deferred.is_empty())
 }
 
 /// How many names [`sync_base`] tries before giving up (another Subscription's Base holding a

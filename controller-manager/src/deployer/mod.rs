@@ -97,7 +97,9 @@ impl From<kube::Error> for Error {
 /// first retries are sub-second too).
 pub const RETRY: Duration = Duration::from_millis(500);
 
-fn cache<K>(api: Api<K>) -> Store<K>
+/// A cache of `api`, fed by a task that stops when its handle (pushed to `watches`) is
+/// dropped.
+fn cache<K>(api: Api<K>, watches: &mut Vec<tokio_util::task::AbortOnDropHandle<()>>) -> Store<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
@@ -105,26 +107,34 @@ where
     let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
         .default_backoff()
         .touched_objects();
-    tokio::spawn(stream.for_each(|_| futures::future::ready(())));
+    watches.push(tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+        stream.for_each(|_| futures::future::ready(())),
+    )));
     reader
 }
 
 /// Runs the deployer until the process ends.
 pub async fn run(client: kube::Client, config: Config) {
+    // The caches' watches live as long as this future (a lost leadership drops it).
+    let mut w = Vec::new();
     let ctx = Arc::new(Ctx {
-        subs: cache(Api::all(client.clone())),
-        bases: cache(Api::all(client.clone())),
-        descs: cache(Api::all(client.clone())),
-        manifests: cache(Api::namespaced(client.clone(), &config.reserved_namespace)),
-        locs: cache(Api::all(client.clone())),
-        globs: cache(Api::all(client.clone())),
-        clusters: cache(Api::all(client.clone())),
-        namespaces: cache(Api::all(client.clone())),
-        finvs: cache(Api::all(client.clone())),
-        charts: cache(Api::all(client.clone())),
+        subs: cache(Api::all(client.clone()), &mut w),
+        bases: cache(Api::all(client.clone()), &mut w),
+        descs: cache(Api::all(client.clone()), &mut w),
+        manifests: cache(
+            Api::namespaced(client.clone(), &config.reserved_namespace),
+            &mut w,
+        ),
+        locs: cache(Api::all(client.clone()), &mut w),
+        globs: cache(Api::all(client.clone()), &mut w),
+        clusters: cache(Api::all(client.clone()), &mut w),
+        namespaces: cache(Api::all(client.clone()), &mut w),
+        finvs: cache(Api::all(client.clone()), &mut w),
+        charts: cache(Api::all(client.clone()), &mut w),
         client,
         config,
     });
+    let _watches = w;
     let ready = async {
         ctx.subs.wait_until_ready().await?;
         ctx.bases.wait_until_ready().await?;

@@ -41,6 +41,11 @@ pub struct Component {
     /// Its log file.
     pub log: PathBuf,
     child: Option<Child>,
+    /// How it was started (to start it again).
+    dir: PathBuf,
+    program: PathBuf,
+    args: Vec<String>,
+    mode: Mode,
 }
 
 impl Component {
@@ -61,6 +66,10 @@ impl Component {
                     pid: d.pid,
                     log: d.log,
                     child: None,
+                    dir: dir.to_path_buf(),
+                    program: program.to_path_buf(),
+                    args: args.to_vec(),
+                    mode,
                 })
             }
             Mode::Owned => {
@@ -70,10 +79,10 @@ impl Component {
                     .append(true)
                     .open(&log)?;
                 let err = out.try_clone()?;
-                let mut args = args.to_vec();
-                args.push("--lifeline".into());
+                let mut with_lifeline = args.to_vec();
+                with_lifeline.push("--lifeline".into());
                 let child = Command::new(program)
-                    .args(&args)
+                    .args(&with_lifeline)
                     .stdin(Stdio::piped())
                     .stdout(out)
                     .stderr(err)
@@ -84,9 +93,32 @@ impl Component {
                     pid: child.id(),
                     log,
                     child: Some(child),
+                    dir: dir.to_path_buf(),
+                    program: program.to_path_buf(),
+                    args: args.to_vec(),
+                    mode,
                 })
             }
         }
+    }
+
+    /// Starts the process again with the same flags (after [`Component::kill`] or
+    /// [`Component::stop`], or killing it now if it still runs), logging to the same file.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        *self = Self::start(&self.dir, &self.name, &self.program, &self.args, self.mode)?;
+        Ok(())
+    }
+
+    /// Freezes the process (SIGSTOP): it holds its connections and answers nothing, as a hung
+    /// process or a cut network would.
+    pub fn freeze(&self) {
+        process::signal(self.pid, "STOP");
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    pub fn thaw(&self) {
+        process::signal(self.pid, "CONT");
     }
 
     /// Whether the process is still running (an exited child not yet reaped is a zombie,
@@ -767,6 +799,28 @@ impl Environment {
             ));
         }
         out
+    }
+
+    /// Kills the hub (SIGKILL, as a crash would).
+    pub fn kill_hub(&mut self) {
+        self.hub.process.kill();
+    }
+
+    /// Starts the hub again (on a new port, which the APIServices are pointed at) and waits
+    /// until its APIServices are Available.
+    pub async fn start_hub_again(&mut self) -> Result<()> {
+        let dir = self.hub.dir.clone();
+        self.hub.process.kill();
+        self.hub = start_hub(
+            &self.parent,
+            &dir,
+            Mode::Owned,
+            HubOptions {
+                extra_args: self.options.hub_args.clone(),
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// Starts (or restarts) the agent of child `i`.

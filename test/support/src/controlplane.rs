@@ -192,6 +192,53 @@ impl ControlPlane {
         was_running.is_some()
     }
 
+    /// Stops an owned control plane as an outage would (SIGTERM, SIGKILL after 10 s), keeping
+    /// its directory (etcd data, certificates); [`ControlPlane::start_again`] brings it back on
+    /// the same address.
+    pub fn stop(&mut self) -> Result<()> {
+        let mut child = self
+            .child
+            .take()
+            .context("only a control plane this process owns can be stopped")?;
+        process::signal(child.id(), "TERM");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Ok(())
+    }
+
+    /// Starts a control plane stopped with [`ControlPlane::stop`] again, with its data, on the
+    /// same URL; returns once it is healthy.
+    pub async fn start_again(&mut self) -> Result<()> {
+        anyhow::ensure!(
+            self.child.is_none(),
+            "control plane {} is running",
+            self.name
+        );
+        let _ = std::fs::remove_file(self.dir.join("ready.json"));
+        let mut child = spawn_owned(&self.name, &self.dir)?;
+        let stdout = child.stdout.take().context("controlplane stdout")?;
+        let log = self.dir.join("kube-apiserver.log");
+        self.child = Some(child);
+        tokio::task::spawn_blocking(move || wait_ready_line(stdout, &log)).await??;
+        let info = read_ready(&self.dir)?;
+        anyhow::ensure!(
+            info.server == self.info.server,
+            "control plane {} came back on {} instead of {}",
+            self.name,
+            info.server,
+            self.info.server
+        );
+        self.info = info;
+        self.wait_healthy().await
+    }
+
     /// Cluster name.
     pub fn name(&self) -> &str {
         &self.name
