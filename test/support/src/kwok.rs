@@ -156,9 +156,9 @@ impl ControlPlane {
     }
 
     /// Makes the simulated nodes exactly `kwok-node-0..count` with `capacity`: creates the
-    /// missing ones, points existing ones at KWOK's current port, and drains and deletes the
-    /// ones beyond `count` (their pods are rescheduled by their controllers). Returns the
-    /// node names.
+    /// missing ones, points existing ones at KWOK's current port, and deletes the ones beyond
+    /// `count` and then their pods (their controllers recreate them on the nodes left).
+    /// Returns the node names.
     pub async fn ensure_kwok_nodes(&self, pool: &NodePool) -> Result<Vec<String>> {
         let port = self.require_kwok()?;
         let existing = self
@@ -183,16 +183,6 @@ impl ControlPlane {
             let (name, node_port) = (*name, rest.first().copied());
             if !wanted.iter().any(|w| w == name) {
                 if name.starts_with("kwok-node-") {
-                    // Force: once the node is gone nothing would finish a graceful deletion.
-                    self.kubectl([
-                        "delete",
-                        "pods",
-                        "-A",
-                        &format!("--field-selector=spec.nodeName={name}"),
-                        "--force",
-                        "--grace-period=0",
-                    ])
-                    .await?;
                     self.kubectl(["delete", "node", name]).await?;
                 }
                 continue;
@@ -213,6 +203,34 @@ impl ControlPlane {
                 .await?;
             }
             present.push(name.to_string());
+        }
+        // Pods still bound to a removed node: nothing runs them any more, and a graceful
+        // deletion would never finish. Their controllers recreate them on the nodes left.
+        let pods = self
+            .kubectl([
+                "get",
+                "pods",
+                "-A",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.namespace} {.metadata.name} {.spec.nodeName}{\"\\n\"}{end}",
+            ])
+            .await?;
+        for line in pods.lines() {
+            if let [namespace, pod, node] = line.split_whitespace().collect::<Vec<_>>()[..]
+                && node.starts_with("kwok-node-")
+                && !wanted.iter().any(|w| w == node)
+            {
+                self.kubectl([
+                    "delete",
+                    "pod",
+                    "-n",
+                    namespace,
+                    pod,
+                    "--force",
+                    "--grace-period=0",
+                ])
+                .await?;
+            }
         }
         for name in &wanted {
             if !present.contains(name) {
