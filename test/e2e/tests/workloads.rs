@@ -569,6 +569,10 @@ async fn rbac_still_applies(env: &Environment, i: usize) -> Result<()> {
 /// The tunnel's agent is killed while `kubectl exec` runs through it: the client's command ends
 /// with an error (it does not hang), and says so.
 async fn agent_killed_mid_exec(env: &mut Environment, via: &Kubectl) -> Result<()> {
+    // The command runs while the marker file exists (10 s at most): KWOK lets a command run on
+    // after its client is gone, so the test removes the marker once kubectl has ended.
+    let marker = env.children[0].kwok_root().join("exec-running");
+    std::fs::write(&marker, "")?;
     let mut exec = Running::spawn(via.command([
         "exec",
         "-n",
@@ -577,15 +581,19 @@ async fn agent_killed_mid_exec(env: &mut Environment, via: &Kubectl) -> Result<(
         "--",
         "sh",
         "-c",
-        "echo started; sleep 20; echo finished",
+        "echo started; i=0; while [ -e exec-running ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; echo finished",
     ])?)?;
-    exec.line_containing("started", TIMEOUT).await?;
+    let started = exec.line_containing("started", TIMEOUT).await;
     let killed = Instant::now();
-    env.agents[0].kill();
-    let status = tokio::time::timeout(Duration::from_secs(60), exec.child.wait())
-        .await
-        .context("kubectl exec still running 60 s after its tunnel's agent was killed")??;
+    if started.is_ok() {
+        env.agents[0].kill();
+    }
+    let status = tokio::time::timeout(Duration::from_secs(60), exec.child.wait()).await;
     let took = killed.elapsed();
+    std::fs::remove_file(&marker)?;
+    started?;
+    let status =
+        status.context("kubectl exec still running 60 s after its tunnel's agent was killed")??;
     let stderr = exec.stderr();
     if status.success() {
         bail!("kubectl exec succeeded although its agent was killed: {stderr}");
