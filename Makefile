@@ -11,6 +11,8 @@ ROOT        := $(abspath .)
 OUT         := $(ROOT)/_output
 BIN         := $(OUT)/bin
 CLUSTERS    ?= 2
+# Simulated (KWOK) nodes per child cluster in `make up`; 0 runs no scheduler and no KWOK.
+NODES       ?= 3
 CARGO       ?= cargo
 GO          ?= go
 # Go's build cache lives in ~/.cache/go-build and is reused across runs on one machine:
@@ -26,7 +28,9 @@ help:
 	@echo "make bench-proxy  proxied vs direct GET to a child: p50/p99, req/s at 1/16/64 clients"
 	@echo "make bench-deploy Subscription created → object in every child: p50/p99 over 100, vs direct"
 	@echo "make crds        regenerate deploy/crds from the Rust types"
+	@echo "make bench-workloads  100 MiB port-forward and a 10 MiB log: via the hub vs direct to the child"
 	@echo "make controlplane  build the local control plane (etcd + kube-apiserver + controllers) and kubectl"
+	@echo "make kwok        build KWOK (simulated nodes and pods for the children)"
 
 # ---------------------------------------------------------------------------------------------
 # Prerequisites. CI starts from a clean Debian machine with Go and Rust; nothing else is needed
@@ -57,6 +61,14 @@ controlplane: prereqs
 	@ln -sf controlplane $(BIN)/kubectl
 	@echo "    $(BIN)/controlplane, $(BIN)/kubectl ($$($(BIN)/kubectl version --client 2>/dev/null | head -1))"
 
+# KWOK (sigs.k8s.io/kwok, its own Go module so its Kubernetes versions do not mix with the
+# control plane's): the children's simulated kubelets. Built from the module as published.
+.PHONY: kwok
+kwok: prereqs
+	@mkdir -p $(BIN)
+	@echo "==> building KWOK $$(cd test/kwok && $(GO) list -m -f '{{.Version}}' sigs.k8s.io/kwok) (first build: ~5 min on 2 cores; later: seconds)"
+	@cd test/kwok && $(GO) build -o $(BIN)/kwok .
+
 .PHONY: build
 build: prereqs
 	@echo "==> building the Rust workspace"
@@ -70,8 +82,8 @@ crds:
 # The local environment.
 
 .PHONY: up
-up: controlplane build
-	@$(CARGO) run -q -p clusternet-test-support --bin clusternet-local -- up --clusters $(CLUSTERS)
+up: controlplane kwok build
+	@$(CARGO) run -q -p clusternet-test-support --bin clusternet-local -- up --clusters $(CLUSTERS) --nodes $(NODES)
 
 .PHONY: down
 down:
@@ -82,7 +94,7 @@ down:
 # Tests: everything CI runs.
 
 .PHONY: test
-test: controlplane
+test: controlplane kwok
 	@echo "==> cargo fmt --check"
 	@$(CARGO) fmt --all -- --check
 	@echo "==> cargo clippy (warnings are errors)"
@@ -104,6 +116,11 @@ bench-proxy: controlplane
 bench-deploy: controlplane
 	@$(CARGO) build --release --bins
 	@$(CARGO) bench -p clusternet-e2e --bench deploy
+
+.PHONY: bench-workloads
+bench-workloads: controlplane kwok
+	@$(CARGO) build --release --bins
+	@$(CARGO) bench -p clusternet-e2e --bench workloads
 
 .PHONY: clean
 clean: down

@@ -7,13 +7,20 @@
 // The same binary is kubectl when invoked as `kubectl` (a symlink) or as `controlplane kubectl`,
 // so tests and `make up` use a kubectl built from exactly the same Kubernetes modules.
 //
+// With --kwok, the cluster also runs workloads: kube-scheduler (this binary again) and KWOK (the
+// program built from test/kwok), which simulates the kubelets of the Nodes annotated
+// `kwok.x-k8s.io/node: fake` — they turn Ready, pods scheduled onto them get IPs from
+// --pod-cidr and turn Running and Ready, and `kubectl exec/logs/attach/port-forward` reach KWOK's
+// kubelet-like server (on 127.0.0.1 only: it has no authentication), configured in DIR/kwok.
+//
 // Usage:
 //
-//	controlplane run --dir DIR [--lifeline]
+//	controlplane run --dir DIR [--lifeline] [--kwok PATH --pod-cidr CIDR]
 //
-// It writes DIR/kubeconfig (cluster admin) and DIR/pki/*, and once /readyz answers 200 it writes
-// DIR/ready.json and prints one line `ready <apiserver-url>` on stdout. All ports come from the OS.
-// With --lifeline it exits when its stdin closes, so a test harness that dies takes it along.
+// It writes DIR/kubeconfig (cluster admin) and DIR/pki/*, and once /readyz answers 200 (and KWOK
+// serves, with --kwok) it writes DIR/ready.json and prints one line `ready <apiserver-url>` on
+// stdout. All ports come from the OS. With --lifeline it exits when its stdin closes, so a test
+// harness that dies takes it along.
 package main
 
 import (
@@ -49,6 +56,7 @@ import (
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 	kcmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	schedulerapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
 // The controllers the tests rely on; everything that needs a kubelet stays off.
@@ -85,6 +93,8 @@ func main() {
 		runKubectl(os.Args[2:])
 	case "kube-controller-manager":
 		runControllerManager(os.Args[2:])
+	case "kube-scheduler":
+		runScheduler(os.Args[2:])
 	default:
 		fmt.Fprintf(os.Stderr, "controlplane: unknown command %q\n", os.Args[1])
 		os.Exit(2)
@@ -107,6 +117,13 @@ func runControllerManager(args []string) {
 	os.Exit(cli.Run(command))
 }
 
+func runScheduler(args []string) {
+	go exitOnStdinEOF()
+	command := schedulerapp.NewSchedulerCommand()
+	command.SetArgs(args)
+	os.Exit(cli.Run(command))
+}
+
 func exitOnStdinEOF() {
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	os.Exit(0)
@@ -118,6 +135,8 @@ type readyInfo struct {
 	Etcd       string `json:"etcd"`
 	Kubeconfig string `json:"kubeconfig"`
 	Pid        int    `json:"pid"`
+	// KwokPort is the port of KWOK's kubelet-like server on 127.0.0.1 (with --kwok).
+	KwokPort int `json:"kwokPort,omitempty"`
 }
 
 func runControlPlane(args []string) error {
@@ -126,6 +145,8 @@ func runControlPlane(args []string) error {
 	name := fs.String("name", "", "cluster name used in the kubeconfig (default: base name of --dir)")
 	lifeline := fs.Bool("lifeline", false, "exit when stdin is closed")
 	verbosity := fs.Int("v", 1, "log verbosity of kube-apiserver and kube-controller-manager")
+	kwokBin := fs.String("kwok", "", "path of the kwok program: also run kube-scheduler and KWOK (simulated nodes)")
+	podCIDR := fs.String("pod-cidr", "10.0.0.0/16", "with --kwok: where pod IPs come from")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -213,6 +234,22 @@ func runControlPlane(args []string) error {
 	defer func() { _ = kcm.Process.Kill() }()
 
 	info := readyInfo{Name: *name, Server: server, Etcd: etcdURL, Kubeconfig: kubeconfig, Pid: os.Getpid()}
+	var schedulerDone, kwokDone <-chan error
+	if *kwokBin != "" {
+		scheduler, done, err := startScheduler(absDir, kubeconfig, *verbosity)
+		if err != nil {
+			return fmt.Errorf("start kube-scheduler: %w", err)
+		}
+		defer func() { _ = scheduler.Process.Kill() }()
+		schedulerDone = done
+		kwok, done, port, err := startKwok(ctx, absDir, *kwokBin, kubeconfig, *podCIDR)
+		if err != nil {
+			return fmt.Errorf("start kwok: %w", err)
+		}
+		defer func() { _ = kwok.Process.Kill() }()
+		kwokDone = done
+		info.KwokPort = port
+	}
 	data, _ := json.MarshalIndent(info, "", "  ")
 	if err := os.WriteFile(filepath.Join(absDir, "ready.json"), data, 0o644); err != nil {
 		return err
@@ -230,6 +267,10 @@ func runControlPlane(args []string) error {
 		return fmt.Errorf("etcd stopped: %v", err)
 	case err := <-kcmDone:
 		return fmt.Errorf("kube-controller-manager stopped: %v", err)
+	case err := <-schedulerDone:
+		return fmt.Errorf("kube-scheduler stopped: %v", err)
+	case err := <-kwokDone:
+		return fmt.Errorf("kwok stopped: %v", err)
 	}
 }
 
@@ -355,6 +396,8 @@ func runAPIServer(ctx context.Context, ln net.Listener, etcdURL string, p pki, v
 		"--endpoint-reconciler-type=none",
 		"--profiling=false",
 		"--shutdown-delay-duration=0s",
+		// KWOK's nodes have an InternalIP (127.0.0.1) and no resolvable hostname.
+		"--kubelet-preferred-address-types=InternalIP",
 		fmt.Sprintf("--v=%d", verbosity),
 	}
 	s := apiserveroptions.NewServerRunOptions()
@@ -434,18 +477,9 @@ func waitReady(ctx context.Context, server string, p pki, apiErr <-chan error) e
 	return fmt.Errorf("kube-apiserver not ready after 3m: %s", last)
 }
 
-// startControllerManager runs this binary as kube-controller-manager. Its stdin is a pipe we keep
-// open: when this process dies for any reason, the pipe closes and the child exits.
+// startControllerManager runs this binary as kube-controller-manager.
 func startControllerManager(dir, kubeconfig string, p pki, verbosity int) (*exec.Cmd, <-chan error, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, nil, err
-	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "kube-controller-manager.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, nil, err
-	}
-	cmd := exec.Command(self, "kube-controller-manager",
+	return startSelf(dir, "kube-controller-manager",
 		"--kubeconfig="+kubeconfig,
 		"--secure-port=0",
 		"--leader-elect=false",
@@ -456,8 +490,40 @@ func startControllerManager(dir, kubeconfig string, p pki, verbosity int) (*exec
 		"--cluster-name=controlplane",
 		fmt.Sprintf("--v=%d", verbosity),
 	)
+}
+
+// startScheduler runs this binary as kube-scheduler (no serving port, so no delegated authn).
+func startScheduler(dir, kubeconfig string, verbosity int) (*exec.Cmd, <-chan error, error) {
+	return startSelf(dir, "kube-scheduler",
+		"--kubeconfig="+kubeconfig,
+		"--secure-port=0",
+		"--leader-elect=false",
+		fmt.Sprintf("--v=%d", verbosity),
+	)
+}
+
+// startSelf runs `<this binary> <component> args...`, logging to DIR/<component>.log.
+func startSelf(dir, component string, args ...string) (*exec.Cmd, <-chan error, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	return startChild(filepath.Join(dir, component+".log"), nil, self, append([]string{component}, args...)...)
+}
+
+// startChild runs `program args...` with its output appended to logPath. Its stdin is a pipe we
+// keep open: when this process dies for any reason, the pipe closes and the child exits.
+func startChild(logPath string, env []string, program string, args ...string) (*exec.Cmd, <-chan error, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(program, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// The write end stays open (referenced by cmd) for as long as this process lives.
 	if _, err := cmd.StdinPipe(); err != nil {
 		return nil, nil, err

@@ -3,6 +3,7 @@
 
 pub mod direct;
 pub mod extension_server;
+pub mod streams;
 
 /// Pids of the direct children of `pid` (from /proc).
 pub fn child_pids(pid: u32) -> Vec<u32> {

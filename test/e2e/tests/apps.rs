@@ -1,14 +1,16 @@
 //! Multi-cluster apps end to end, the whole of Clusternet on real control planes (parent with
-//! hub, controller-manager and scheduler; three children with agents), driven with kubectl and
-//! the fixtures users copy from `deploy/examples/`:
-//! replication with a Globalization and Localizations, static dividing by weight, dynamic
-//! dividing, a child that rejects an object, a child joining the affinity later, a child going
-//! not ready, and deletion.
+//! hub, controller-manager and scheduler; three children with agents, kube-scheduler and one KWOK
+//! node each, so the pods Clusternet deploys really run), driven with kubectl and the fixtures
+//! users copy from `deploy/examples/`: replication with a Globalization and Localizations (ready
+//! in every child, and so in the Subscription's aggregated status), static dividing by weight,
+//! dynamic dividing by the nodes' free capacity, a child that rejects an object, a child joining
+//! the affinity later, a child going not ready, and deletion.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clusternet_test_support::clusternet::{EnvOptions, Environment};
+use clusternet_test_support::kwok::{NodeCapacity, NodePool};
 use clusternet_test_support::{ControlPlane, free_port, paths, wait_for};
 use serde_json::Value;
 
@@ -62,6 +64,97 @@ fn replicas(d: Option<&Value>) -> Option<i64> {
     d?["spec"]["replicas"].as_i64()
 }
 
+/// `(ready, available)` replicas a Deployment reports.
+fn ready(d: Option<&Value>) -> (i64, i64) {
+    let status = d.map(|d| &d["status"]);
+    let get = |k: &str| status.and_then(|s| s[k].as_i64()).unwrap_or(0);
+    (get("readyReplicas"), get("availableReplicas"))
+}
+
+/// Waits until Deployment `namespace/name` in `cp` has `want` replicas, all ready and available.
+async fn until_ready(cp: &ControlPlane, namespace: &str, name: &str, want: i64) -> Result<()> {
+    until(
+        &format!("{namespace}/{name} in {} {want}/{want} ready", cp.name()),
+        cp,
+        &["deploy", name, "-n", namespace],
+        |d| replicas(d) == Some(want) && ready(d) == (want, want),
+    )
+    .await
+    .map(drop)
+}
+
+/// `(cluster name, readyReplicas, availableReplicas)` of a feed in one cluster.
+type ClusterReplicas = (String, i64, i64);
+
+/// The aggregated status of the Deployment feed `namespace/name` of a Subscription: per cluster
+/// name `(readyReplicas, availableReplicas)`, and the summary's.
+fn aggregated(sub: &Value, namespace: &str, name: &str) -> (Vec<ClusterReplicas>, (i64, i64)) {
+    let feed = sub["status"]["aggregatedStatuses"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|f| {
+                f["kind"] == "Deployment" && f["namespace"] == namespace && f["name"] == name
+            })
+        })
+        .cloned()
+        .unwrap_or(Value::Null);
+    let figures = |s: &Value| {
+        let r = &s["replicaStatus"];
+        (
+            r["readyReplicas"].as_i64().unwrap_or(0),
+            r["availableReplicas"].as_i64().unwrap_or(0),
+        )
+    };
+    let details = feed["feedStatusDetails"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .map(|c| {
+                    let (r, a) = figures(c);
+                    (c["clusterName"].as_str().unwrap_or("").to_string(), r, a)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (details, figures(&feed["feedStatusSummary"]))
+}
+
+/// Millicores of a CPU quantity (`"2"`, `"100m"`, `"1.5"`).
+fn millicores(q: &str) -> Result<i64> {
+    Ok(match q.strip_suffix('m') {
+        Some(m) => m.parse()?,
+        None => (q.parse::<f64>()? * 1000.0).round() as i64,
+    })
+}
+
+/// Free CPU (millicores) of the nodes of `cp`: allocatable minus the requests of the pods bound
+/// to them that have not terminated — what the agent's predictor divides by.
+async fn free_millicores(cp: &ControlPlane) -> Result<i64> {
+    let nodes = get(cp, &["nodes"]).await?.context("nodes")?;
+    let mut free = 0;
+    for node in nodes["items"].as_array().context("items")? {
+        free += millicores(
+            node["status"]["allocatable"]["cpu"]
+                .as_str()
+                .context("cpu")?,
+        )?;
+    }
+    let pods = get(cp, &["pods", "-A"]).await?.context("pods")?;
+    for pod in pods["items"].as_array().context("items")? {
+        let terminal =
+            ["Succeeded", "Failed"].contains(&pod["status"]["phase"].as_str().unwrap_or(""));
+        if terminal || pod["spec"]["nodeName"].as_str().is_none() {
+            continue;
+        }
+        for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
+            if let Some(cpu) = c["resources"]["requests"]["cpu"].as_str() {
+                free -= millicores(cpu)?;
+            }
+        }
+    }
+    Ok(free)
+}
+
 /// The dedicated namespace of the cluster named `name` on the parent.
 async fn cluster_namespace(parent: &ControlPlane, name: &str) -> Result<String> {
     let mcls = get(parent, &["mcls", "-A"]).await?.context("mcls")?;
@@ -96,10 +189,18 @@ async fn multi_cluster_apps_across_three_children() -> Result<()> {
                 .iter()
                 .map(|p| vec![format!("--predictor-port={p}")])
                 .collect(),
+            // Nodes of different sizes are added below.
+            workloads: Some(NodePool::of(0)),
             ..Default::default()
         },
     )
     .await?;
+    // One KWOK node per child, of 2, 6 and 2 CPUs: what dynamic dividing divides by.
+    for (child, cpu) in env.children.iter().zip(["2", "6", "2"]) {
+        child
+            .add_kwok_node("kwok-node-0", &NodeCapacity::new(cpu, "16Gi", 110))
+            .await?;
+    }
     let result = scenarios(&mut env).await;
     result.with_context(|| env.logs())
 }
@@ -210,9 +311,42 @@ spec:
         "replication: in all 3 children, overrides applied, {:?} after the Subscription",
         created.elapsed()
     );
-    let sub = get(parent, &["subs", "app-demo", "-n", "default"])
-        .await?
-        .context("subscription")?;
+    // The pods run: every child's Deployment turns ready, and the Subscription says so.
+    for (i, child) in children.iter().enumerate() {
+        until_ready(child, "demo", "my-nginx", if i == 0 { 3 } else { 2 }).await?;
+    }
+    eprintln!(
+        "replication: my-nginx ready in all 3 children {:?} after the Subscription; child2:\n{}",
+        created.elapsed(),
+        children[1].kubectl(["get", "deploy", "-n", "demo"]).await?
+    );
+    let sub = until(
+        "aggregated status with the ready replicas of every child",
+        parent,
+        &["subs", "app-demo", "-n", "default"],
+        |s| {
+            s.is_some_and(|s| {
+                let (details, summary) = aggregated(s, "demo", "my-nginx");
+                summary == (7, 7) && details.len() == 3
+            })
+        },
+    )
+    .await?
+    .context("subscription")?;
+    let (details, _) = aggregated(&sub, "demo", "my-nginx");
+    assert_eq!(
+        details,
+        [
+            ("child1".to_string(), 3, 3),
+            ("child2".to_string(), 2, 2),
+            ("child3".to_string(), 2, 2)
+        ],
+        "{sub}"
+    );
+    eprintln!(
+        "replication: aggregated status (ready, available) per cluster {details:?}, {:?} after the Subscription",
+        created.elapsed()
+    );
     let bound = sub["status"]["bindingClusters"]
         .as_array()
         .context("bindingClusters")?;
@@ -237,6 +371,8 @@ spec:
             |d| replicas(d) == Some(want),
         )
         .await?;
+        // Running pods take their CPU requests from the node (dynamic dividing sees that).
+        until_ready(&children[i], "bar", "my-nginx", want).await?;
     }
     let sub = until(
         "static dividing status",
@@ -252,10 +388,13 @@ spec:
         "child3 is not a subscriber of the static dividing"
     );
 
-    // ---- Dynamic dividing: 6 replicas by predicted capacity (2, 6 and 2 CPUs) ----------------
-    for (i, cpu) in [(0usize, "2"), (1, "6"), (2, "2")] {
-        children[i].add_node("worker-1", cpu, "16Gi").await?;
+    // ---- Dynamic dividing: 6 replicas of 100m by the nodes' free CPU -------------------------
+    // (2, 6 and 2 CPUs, minus what the running pods request: the static dividing's 2 and 4.)
+    let mut capacity = Vec::new();
+    for child in children.iter() {
+        capacity.push(free_millicores(child).await? / 100);
     }
+    eprintln!("dynamic dividing: replicas of 100m each child can take: {capacity:?}");
     parent
         .kubectl(["apply", "-f", &example("dynamic-dividing/feeds.yaml")])
         .await?;
@@ -286,6 +425,16 @@ spec:
         most.0, "child2",
         "the largest cluster takes the most: {decided:?}"
     );
+    // In proportion to the free capacity: each share within one replica of 6·cᵢ/Σc.
+    let total: i64 = capacity.iter().sum();
+    for (name, got) in &decided {
+        let i: usize = name.trim_start_matches("child").parse::<usize>()? - 1;
+        let exact = 6.0 * capacity[i] as f64 / total as f64;
+        assert!(
+            (*got as f64 - exact).abs() < 1.0,
+            "{name}: {got} replicas for a {exact:.2} share of capacities {capacity:?}"
+        );
+    }
     for (name, want) in &decided {
         let i: usize = name.trim_start_matches("child").parse::<usize>()? - 1;
         until(
@@ -295,7 +444,20 @@ spec:
             |d| replicas(d) == Some(*want),
         )
         .await?;
+        until_ready(&children[i], "qux", "my-nginx", *want).await?;
     }
+    let sub = until(
+        "dynamic dividing: the ready replicas in the aggregated status",
+        parent,
+        &["subs", "dynamic-dividing-scheduling-demo", "-n", "default"],
+        |s| s.is_some_and(|s| aggregated(s, "qux", "my-nginx").1 == (6, 6)),
+    )
+    .await?
+    .context("subscription")?;
+    eprintln!(
+        "dynamic dividing: running and ready as decided; aggregated {:?}",
+        aggregated(&sub, "qux", "my-nginx").0
+    );
 
     // ---- A child joins the affinity later: it gets the app -----------------------------------
     for (i, namespace) in namespaces.iter().take(2).enumerate() {

@@ -653,6 +653,10 @@ pub struct EnvOptions {
     pub scheduler_args: Vec<String>,
     /// Extra clusternet-hub flags.
     pub hub_args: Vec<String>,
+    /// Children that run workloads: kube-scheduler and KWOK in each, with these simulated
+    /// nodes (more can be added with [`ControlPlane::add_kwok_node`]). `None` (the default):
+    /// neither, and the children start as fast as before.
+    pub workloads: Option<crate::kwok::NodePool>,
 }
 
 impl Default for EnvOptions {
@@ -666,6 +670,7 @@ impl Default for EnvOptions {
             scheduler: false,
             scheduler_args: Vec::new(),
             hub_args: Vec::new(),
+            workloads: None,
         }
     }
 }
@@ -709,9 +714,22 @@ impl Environment {
     pub async fn start(children: usize, options: EnvOptions) -> Result<Self> {
         let mut names = vec!["parent".to_string()];
         names.extend((1..=children).map(|i| format!("child{i}")));
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let mut planes = ControlPlane::start_all(&refs).await?;
+        let clusters: Vec<(&str, Option<crate::kwok::Workloads>)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let workloads = (i > 0 && options.workloads.is_some())
+                    .then(|| crate::kwok::Workloads::for_child(i));
+                (name.as_str(), workloads)
+            })
+            .collect();
+        let mut planes = ControlPlane::start_all_with(&clusters).await?;
         let parent = planes.remove(0);
+        if let Some(pool) = &options.workloads {
+            // Nodes before the agents: their first heartbeat already reports the capacity.
+            futures::future::try_join_all(planes.iter().map(|child| child.ensure_kwok_nodes(pool)))
+                .await?;
+        }
         let dir = paths::scratch_dir("env")?;
         install_crds(&parent).await?;
         apply_deploy(&parent, "hub/40-bootstrap-rbac.yaml").await?;

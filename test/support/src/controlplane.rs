@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::kwok::Workloads;
 use crate::{install_crypto_provider, kubectl::Kubectl, paths, process, wait_for};
 
 /// How long a control plane may take from spawn to `/readyz` = 200. Cold starts on a busy
@@ -27,6 +28,9 @@ pub struct ReadyInfo {
     pub kubeconfig: PathBuf,
     /// Process id of the control plane.
     pub pid: u32,
+    /// Port of KWOK's kubelet-like server on 127.0.0.1, when the cluster runs workloads.
+    #[serde(rename = "kwokPort", default)]
+    pub kwok_port: Option<u16>,
 }
 
 /// A running control plane. Dropping an owned one kills it (and its kube-controller-manager)
@@ -40,6 +44,8 @@ pub struct ControlPlane {
     info: ReadyInfo,
     child: Option<Child>,
     scratch: Option<tempfile::TempDir>,
+    /// What it was started with (to start it again the same way).
+    workloads: Option<Workloads>,
 }
 
 impl ControlPlane {
@@ -59,26 +65,35 @@ impl ControlPlane {
 
     /// Starts control planes named `names` in parallel and waits until all are ready.
     pub async fn start_all(names: &[&str]) -> Result<Vec<Self>> {
+        let plain: Vec<(&str, Option<Workloads>)> = names.iter().map(|&n| (n, None)).collect();
+        Self::start_all_with(&plain).await
+    }
+
+    /// Starts control planes in parallel and waits until all are ready; those with
+    /// [`Workloads`] also run kube-scheduler and KWOK (no nodes yet: see
+    /// [`ControlPlane::ensure_kwok_nodes`]).
+    pub async fn start_all_with(clusters: &[(&str, Option<Workloads>)]) -> Result<Vec<Self>> {
         install_crypto_provider();
-        let n = names.len();
+        let n = clusters.len();
         let mut pending = Vec::with_capacity(n);
-        for &name in names {
+        for (name, workloads) in clusters {
+            let name = *name;
             let scratch = paths::scratch_dir(&format!("cp-{name}"))?;
             let dir = scratch.path().to_path_buf();
-            let child = spawn_owned(name, &dir)?;
-            pending.push((name.to_string(), dir, scratch, child));
+            let child = spawn_owned(name, &dir, workloads.as_ref())?;
+            pending.push((name.to_string(), dir, scratch, child, workloads.clone()));
         }
         // Read each one's "ready" line on a blocking thread; all start concurrently.
         let mut waits = Vec::with_capacity(n);
-        for (name, dir, scratch, mut child) in pending {
+        for (name, dir, scratch, mut child, workloads) in pending {
             let stdout = child.stdout.take().context("controlplane stdout")?;
             let log = dir.join("kube-apiserver.log");
             let wait = tokio::task::spawn_blocking(move || wait_ready_line(stdout, &log));
-            waits.push((name, dir, scratch, child, wait));
+            waits.push((name, dir, scratch, child, wait, workloads));
         }
         let mut started = Vec::with_capacity(n);
         let mut first_err = None;
-        for (name, dir, scratch, child, wait) in waits {
+        for (name, dir, scratch, child, wait, workloads) in waits {
             // Own the process before checking the result, so a failure still cleans up.
             let mut cp = ControlPlane {
                 name,
@@ -88,10 +103,12 @@ impl ControlPlane {
                     etcd: String::new(),
                     kubeconfig: dir.join("kubeconfig"),
                     pid: child.id(),
+                    kwok_port: None,
                 },
                 dir,
                 child: Some(child),
                 scratch: Some(scratch),
+                workloads,
             };
             let outcome = match wait.await {
                 Ok(Ok(())) => read_ready(&cp.dir).map(|info| cp.info = info),
@@ -125,11 +142,18 @@ impl ControlPlane {
 
     /// Starts a control plane that outlives this process (for `make up`), in `dir`, reusing
     /// its data and certificates if `dir` already holds them. Returns once it is ready.
-    pub async fn start_detached(name: &str, dir: &Path) -> Result<Self> {
+    pub async fn start_detached(
+        name: &str,
+        dir: &Path,
+        workloads: Option<&Workloads>,
+    ) -> Result<Self> {
         install_crypto_provider();
         std::fs::create_dir_all(dir)?;
         let _ = std::fs::remove_file(dir.join("ready.json"));
-        let args = ["run", "--dir", &dir.to_string_lossy(), "--name", name].map(String::from);
+        let mut args: Vec<String> = ["run", "--dir", &dir.to_string_lossy(), "--name", name]
+            .map(String::from)
+            .into();
+        args.extend(workload_args(workloads)?);
         let pid =
             process::spawn_detached(dir, "controlplane", &paths::controlplane_bin()?, &args)?.pid;
         let dir_buf = dir.to_path_buf();
@@ -157,6 +181,7 @@ impl ControlPlane {
             info,
             child: None,
             scratch: None,
+            workloads: None,
         };
         cp.wait_healthy().await?;
         Ok(cp)
@@ -180,6 +205,7 @@ impl ControlPlane {
             info,
             child: None,
             scratch: None,
+            workloads: None,
         };
         cp.healthy().await?;
         Ok(cp)
@@ -222,7 +248,7 @@ impl ControlPlane {
             self.name
         );
         let _ = std::fs::remove_file(self.dir.join("ready.json"));
-        let mut child = spawn_owned(&self.name, &self.dir)?;
+        let mut child = spawn_owned(&self.name, &self.dir, self.workloads.as_ref())?;
         let stdout = child.stdout.take().context("controlplane stdout")?;
         let log = self.dir.join("kube-apiserver.log");
         self.child = Some(child);
@@ -242,6 +268,11 @@ impl ControlPlane {
     /// Cluster name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// What `controlplane run` reported once ready.
+    pub fn ready_info(&self) -> &ReadyInfo {
+        &self.info
     }
 
     /// Data directory (pki/, etcd/, logs, kubeconfig).
@@ -275,10 +306,16 @@ impl ControlPlane {
                 "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
             }
         });
+        self.create_node(name, &node).await
+    }
+
+    /// Creates Node `name` from `node` and lifts the not-ready taint admission
+    /// (TaintNodesByCondition) puts on every new node: no node-lifecycle controller runs in
+    /// these control planes to lift it once the node is Ready.
+    pub(crate) async fn create_node(&self, name: &str, node: &serde_json::Value) -> Result<()> {
         self.kubectl_cmd()
             .run_with_stdin(["create", "-f", "-"], Some(&node.to_string()))
             .await?;
-        // Admission (TaintNodesByCondition) taints new nodes not-ready; no kubelet clears it.
         self.kubectl([
             "taint",
             "nodes",
@@ -363,7 +400,7 @@ impl Drop for ControlPlane {
         {
             let _ = scratch.keep();
             eprintln!(
-                "control plane {} kept for inspection: {} (kube-apiserver.log, kube-controller-manager.log)",
+                "control plane {} kept for inspection: {} (kube-apiserver.log, kube-controller-manager.log; with workloads kube-scheduler.log, kwok.log)",
                 self.name,
                 self.dir.display()
             );
@@ -371,9 +408,20 @@ impl Drop for ControlPlane {
     }
 }
 
-fn spawn_owned(name: &str, dir: &Path) -> Result<Child> {
+/// `controlplane run` flags for `workloads`.
+fn workload_args(workloads: Option<&Workloads>) -> Result<Vec<String>> {
+    Ok(match workloads {
+        None => Vec::new(),
+        Some(w) => vec![
+            format!("--kwok={}", paths::kwok_bin()?.display()),
+            format!("--pod-cidr={}", w.pod_cidr),
+        ],
+    })
+}
+
+fn spawn_owned(name: &str, dir: &Path, workloads: Option<&Workloads>) -> Result<Child> {
     // Our end of stdin stays open in `Child`; if this process dies, the pipe closes and the
-    // control plane exits (--lifeline).
+    // control plane exits (--lifeline), and with it kube-scheduler and KWOK.
     Command::new(paths::controlplane_bin()?)
         .arg("run")
         .arg("--dir")
@@ -381,6 +429,7 @@ fn spawn_owned(name: &str, dir: &Path) -> Result<Child> {
         .arg("--name")
         .arg(name)
         .arg("--lifeline")
+        .args(workload_args(workloads)?)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

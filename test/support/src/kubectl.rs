@@ -13,6 +13,7 @@ use crate::paths;
 #[derive(Clone, Debug)]
 pub struct Kubectl {
     kubeconfig: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 /// What a finished kubectl run printed.
@@ -20,6 +21,8 @@ pub struct Kubectl {
 pub struct Output {
     /// Exit status was zero.
     pub success: bool,
+    /// The exit code (None if killed by a signal).
+    pub code: Option<i32>,
     /// Standard output.
     pub stdout: String,
     /// Standard error.
@@ -31,12 +34,50 @@ impl Kubectl {
     pub fn new(kubeconfig: impl AsRef<Path>) -> Self {
         Self {
             kubeconfig: kubeconfig.as_ref().to_path_buf(),
+            env: Vec::new(),
         }
+    }
+
+    /// The same kubectl with environment variable `name=value` set.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// The same kubectl streaming exec, attach, cp and port-forward over SPDY instead of
+    /// WebSocket (kubectl's default since 1.31 for port-forward, 1.30 for the others).
+    pub fn spdy(self) -> Self {
+        self.env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+            .env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")
     }
 
     /// The kubeconfig it uses.
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// `kubectl <args>` ready to spawn (for commands that run on, like `logs -f` or
+    /// `port-forward`): stdin null, stdout and stderr piped, killed when dropped.
+    pub fn command<I, S>(&self, args: I) -> Result<tokio::process::Command>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut cmd = tokio::process::Command::new(paths::kubectl_bin()?);
+        // Discovery and OpenAPI caches next to the kubeconfig, not in ~/.kube/cache: ports are
+        // reused between runs, and a stale cache for host:port would answer for another cluster.
+        let cache = self.kubeconfig.with_extension("kube-cache");
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(args.into_iter().map(|a| a.as_ref().to_string()))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        Ok(cmd)
     }
 
     /// Runs kubectl with `args` (and `stdin`, if given) and returns what it printed, whatever
@@ -46,24 +87,10 @@ impl Kubectl {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
-        let mut cmd = tokio::process::Command::new(paths::kubectl_bin()?);
-        // Discovery and OpenAPI caches next to the kubeconfig, not in ~/.kube/cache: ports are
-        // reused between runs, and a stale cache for host:port would answer for another cluster.
-        let cache = self.kubeconfig.with_extension("kube-cache");
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&cache)
-            .args(&args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut cmd = self.command(args)?;
+        if stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
         let mut child = cmd.spawn().context("spawning kubectl")?;
         if let Some(input) = stdin {
             let mut pipe = child.stdin.take().context("kubectl stdin")?;
@@ -73,6 +100,7 @@ impl Kubectl {
         let out = child.wait_with_output().await?;
         Ok(Output {
             success: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })

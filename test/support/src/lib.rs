@@ -23,6 +23,7 @@ pub mod certs;
 pub mod clusternet;
 pub mod controlplane;
 pub mod kubectl;
+pub mod kwok;
 pub mod paths;
 pub mod process;
 pub mod shared;

@@ -44,6 +44,14 @@ pub fn controlplane_bin() -> Result<PathBuf> {
     )
 }
 
+/// KWOK built by `make kwok` (simulated nodes for clusters that run workloads).
+pub fn kwok_bin() -> Result<PathBuf> {
+    existing(
+        go_bin_dir().join("kwok"),
+        "build it with `make kwok` (make test and make up do this)",
+    )
+}
+
 /// kubectl of the same Kubernetes version as the control planes.
 pub fn kubectl_bin() -> Result<PathBuf> {
     existing(

@@ -1,8 +1,9 @@
 //! `clusternet-local`: the local environment behind `make up` / `make down`.
 //!
 //! `up` starts `parent` and `child1..childN` as real control planes under `_output/local/<name>`
-//! (reusing what is already running), installs Clusternet into them and prints what to type
-//! next. `down` stops every process `up` started.
+//! (reusing what is already running), gives each child kube-scheduler and `--nodes` simulated
+//! (KWOK) nodes, installs Clusternet into them and prints what to type next. `down` stops every
+//! process `up` started.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -10,6 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use clusternet_test_support::clusternet::{self, Mode};
+use clusternet_test_support::kwok::{NodePool, Workloads};
 use clusternet_test_support::{ControlPlane, paths, process};
 
 #[derive(Parser)]
@@ -26,6 +28,9 @@ enum Cmd {
         /// Number of child clusters.
         #[arg(long, default_value_t = 2)]
         clusters: usize,
+        /// Simulated (KWOK) nodes per child, with kube-scheduler; 0: neither.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
     },
     /// Stop everything `up` started.
     Down,
@@ -41,7 +46,7 @@ fn local_dir() -> PathBuf {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Up { clusters } => up(clusters).await,
+        Cmd::Up { clusters, nodes } => up(clusters, nodes).await,
         Cmd::Down => down(),
         Cmd::Status => status().await,
     }
@@ -53,22 +58,34 @@ fn cluster_names(children: usize) -> Vec<String> {
         .collect()
 }
 
-async fn up(children: usize) -> Result<()> {
+async fn up(children: usize, nodes: usize) -> Result<()> {
     let started = Instant::now();
     let names = cluster_names(children);
     println!("==> starting control planes: {}", names.join(", "));
     let mut tasks = Vec::new();
-    for name in names.clone() {
+    for (i, name) in names.clone().into_iter().enumerate() {
+        // Children run workloads (kube-scheduler + KWOK) when they get nodes; the parent never.
+        let workloads = (i > 0 && nodes > 0).then(|| Workloads::for_child(i));
         tasks.push(tokio::spawn(async move {
             let dir = local_dir().join(&name);
-            match ControlPlane::attach(&dir).await {
-                Ok(cp) => {
+            let running = match ControlPlane::attach(&dir).await {
+                // Started with or without workloads before: restart it the way it is wanted now
+                // (its data stays).
+                Ok(cp) if cp.kwok_port().is_some() != workloads.is_some() => {
+                    ControlPlane::stop_detached(&dir);
+                    None
+                }
+                Ok(cp) => Some(cp),
+                Err(_) => None,
+            };
+            match running {
+                Some(cp) => {
                     println!("    {name}: already running at {}", cp.server());
                     Ok(cp)
                 }
-                Err(_) => {
+                None => {
                     let t = Instant::now();
-                    let cp = ControlPlane::start_detached(&name, &dir)
+                    let cp = ControlPlane::start_detached(&name, &dir, workloads.as_ref())
                         .await
                         .with_context(|| format!("starting {name}"))?;
                     println!(
@@ -86,6 +103,22 @@ async fn up(children: usize) -> Result<()> {
         planes.push(task.await??);
     }
     let parent = &planes[0];
+    if nodes > 0 {
+        let pool = NodePool::of(nodes);
+        println!(
+            "==> simulated nodes (KWOK) in each child: {nodes} × ({}); kube-scheduler places pods on them",
+            pool.capacity
+        );
+        for (i, child) in planes.iter().enumerate().skip(1) {
+            let names = child.ensure_kwok_nodes(&pool).await?;
+            println!(
+                "    {}: {} Ready, pod IPs from {}",
+                child.name(),
+                names.join(", "),
+                Workloads::for_child(i).pod_cidr
+            );
+        }
+    }
 
     println!("==> installing Clusternet CRDs into parent");
     let crds = paths::workspace_root().join("deploy/crds");
@@ -251,6 +284,22 @@ async fn up(children: usize) -> Result<()> {
             "  kubectl --kubeconfig {} get deploy,svc -n demo",
             rel(child.kubeconfig()).display()
         );
+    }
+    if nodes > 0 {
+        println!(
+            "The Deployment turns READY 2/2 in every child within seconds (pods on the KWOK nodes);"
+        );
+        println!(
+            "  kubectl get subs app-demo -o jsonpath='{{.status.aggregatedStatuses}}'   # readyReplicas per cluster"
+        );
+        if let Some(child) = planes.get(1) {
+            println!(
+                "  kubectl --kubeconfig {} get nodes,pods -o wide -A   # NODES=n make up for another count",
+                rel(child.kubeconfig()).display()
+            );
+        }
+    } else {
+        println!("(NODES=0: no nodes and no kube-scheduler in the children; pods stay Pending)");
     }
     Ok(())
 }
