@@ -720,13 +720,16 @@ async fn kube_controller_manager_lives_with_the_shadow_group() -> Result<()> {
     // metadata informers; their log must not complain about the shadow group.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let log = std::fs::read_to_string(parent.controller_manager_log())?;
-    let complaints: Vec<&str> = log
+    let mut complaints: Vec<String> = log
         .lines()
         .filter(|l| {
             (l.starts_with('E') || l.starts_with('W'))
                 && (l.contains("shadow") || l.contains("proxies.clusternet.io"))
         })
+        .map(String::from)
         .collect();
+    // Failing informers log at Info level too ("Warning: watch ended with error").
+    complaints.extend(parent.controller_manager_informer_failures("shadow")?);
     if !complaints.is_empty() {
         bail!(
             "kube-controller-manager complained about the hub's groups:\n{}",
