@@ -3,8 +3,10 @@
 //! Clients put alternatives in `Accept`, most wanted first: kubectl asks for a server-side Table
 //! (`application/json;as=Table;v=v1;g=meta.k8s.io, …, application/json`), metadata informers
 //! for `PartialObjectMetadata(List)` (often protobuf first), the aggregator for aggregated
-//! discovery. We pick the first alternative we can serve and never answer 406 while plain
-//! `application/json` (or a wildcard) is among them.
+//! discovery. We pick the first alternative we can serve — protobuf is skipped for the JSON
+//! behind it — so nothing is a 406 while plain `application/json` (or a wildcard) is among
+//! them; except, as from kube-apiserver, a conversion picked that does not fit the answer
+//! (`PartialObjectMetadataList` asked of one object).
 
 use crate::status::ApiError;
 

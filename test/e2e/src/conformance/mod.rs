@@ -189,6 +189,8 @@ pub struct Rep {
     pub accept: &'static str,
     /// A watch-list request (`sendInitialEvents=true`); watch only.
     pub watch_list: bool,
+    /// `includeObject` of a Table request (`""`: not sent).
+    pub include_object: &'static str,
 }
 
 const fn rep(name: &'static str, accept: &'static str, watch_list: bool) -> Rep {
@@ -196,6 +198,7 @@ const fn rep(name: &'static str, accept: &'static str, watch_list: bool) -> Rep 
         name,
         accept,
         watch_list,
+        include_object: "",
     }
 }
 
@@ -230,13 +233,30 @@ pub const WATCH_LIST: Rep = rep("watch-list", "application/json", true);
 /// A watch-list of a metadata informer (client-go's WatchListClient).
 pub const WATCH_LIST_METADATA: Rep = rep("watch-list-metadata", METADATA.accept, true);
 
+/// kubectl get's Table with each row's whole object (`includeObject=Object`).
+pub const TABLE_OBJECT: Rep = Rep {
+    name: "table-object",
+    include_object: "Object",
+    ..TABLE
+};
+/// A Table without the rows' objects (`includeObject=None`).
+pub const TABLE_NONE: Rep = Rep {
+    name: "table-none",
+    include_object: "None",
+    ..TABLE
+};
+
 /// The representations of every verb.
 pub const REPS: [Rep; 5] = [JSON, PROTOBUF, TABLE, METADATA, METADATA_LIST];
+/// Table options, for the reading verbs (get, list, watch).
+pub const TABLE_OPTIONS: [Rep; 2] = [TABLE_OBJECT, TABLE_NONE];
 /// The representations of watch.
-pub const WATCH_REPS: [Rep; 7] = [
+pub const WATCH_REPS: [Rep; 9] = [
     JSON,
     PROTOBUF,
     TABLE,
+    TABLE_OBJECT,
+    TABLE_NONE,
     METADATA,
     METADATA_LIST,
     WATCH_LIST,
@@ -714,7 +734,14 @@ fn watch_fields(log: &WatchLog, watch_list: bool) -> BTreeMap<String, String> {
     out
 }
 
-fn parse_event(names: &Names, protobuf: bool, frame: &[u8]) -> Option<Event> {
+/// One watch event; `name_column` is the index of the Name column of the stream's Tables (from
+/// the first event's column definitions), for rows without their object.
+fn parse_event(
+    names: &Names,
+    protobuf: bool,
+    frame: &[u8],
+    name_column: &mut Option<usize>,
+) -> Option<Event> {
     if protobuf {
         let (kind, env) = wire::watch_event(frame)?;
         return Some(Event {
@@ -733,8 +760,14 @@ fn parse_event(names: &Names, protobuf: bool, frame: &[u8]) -> Option<Event> {
     let (name, table) = if object["kind"] == "Table" {
         let mut fields = BTreeMap::new();
         table_fields(names, object, "", &mut fields);
-        let name = object["rows"][0]["object"]["metadata"]["name"]
+        if let Some(columns) = object["columnDefinitions"].as_array() {
+            *name_column = columns.iter().position(|c| c["name"] == "Name");
+        }
+        // Without row objects (includeObject=None) the Name column says it.
+        let row = &object["rows"][0];
+        let name = row["object"]["metadata"]["name"]
             .as_str()
+            .or_else(|| row["cells"][(*name_column)?].as_str())
             .map(String::from);
         (name, Some(fields))
     } else {
@@ -821,18 +854,24 @@ struct Req {
 }
 
 impl Req {
-    fn new(method: Method, path: String, accept: &'static str) -> Self {
-        Self {
+    /// A request asking for `rep` (its Accept, and `includeObject` if it sets one).
+    fn new(method: Method, path: String, rep: Rep) -> Self {
+        let req = Self {
             method,
             path,
             query: Vec::new(),
-            accept,
+            accept: rep.accept,
             body: None,
+        };
+        if rep.include_object.is_empty() {
+            req
+        } else {
+            req.query("includeObject", rep.include_object)
         }
     }
 
-    fn get(path: String, accept: &'static str) -> Self {
-        Self::new(Method::GET, path, accept)
+    fn get(path: String, rep: Rep) -> Self {
+        Self::new(Method::GET, path, rep)
     }
 
     fn query(mut self, key: &'static str, value: impl Into<String>) -> Self {
@@ -1025,7 +1064,7 @@ impl KindRun<'_> {
     }
 
     async fn open_watch(&self, side: usize, rep: Rep, resource_version: &str) -> Result<Watcher> {
-        let mut req = Req::get(self.collection(side), rep.accept)
+        let mut req = Req::get(self.collection(side), rep)
             .query("watch", "true")
             .query("labelSelector", self.selector(None))
             .query("allowWatchBookmarks", "true")
@@ -1057,6 +1096,7 @@ impl KindRun<'_> {
             let protobuf = is_protobuf(&media);
             let mut body = response.into_body();
             let mut buf = Vec::new();
+            let mut name_column = None;
             while let Some(chunk) = body.next().await {
                 let chunk = match chunk {
                     Ok(c) => c,
@@ -1078,7 +1118,7 @@ impl KindRun<'_> {
                     wire::take_lines(&mut buf)
                 };
                 for frame in frames {
-                    let event = parse_event(&names, protobuf, &frame);
+                    let event = parse_event(&names, protobuf, &frame, &mut name_column);
                     if let Ok(mut l) = task_log.lock() {
                         match event {
                             Some(e) => l.events.push(e),
@@ -1101,8 +1141,7 @@ impl KindRun<'_> {
     }
 
     async fn list_rv(&self, side: usize) -> Result<String> {
-        let req = Req::get(self.collection(side), JSON.accept)
-            .query("labelSelector", self.selector(None));
+        let req = Req::get(self.collection(side), JSON).query("labelSelector", self.selector(None));
         let list = self.get_json(side, req).await?;
         list["metadata"]["resourceVersion"]
             .as_str()
@@ -1115,7 +1154,7 @@ impl KindRun<'_> {
         let mut out: [Value; 2] = Default::default();
         for (side, slot) in out.iter_mut().enumerate() {
             let path = format!("{}{sub}", self.item(side, base));
-            *slot = self.get_json(side, Req::get(path, JSON.accept)).await?;
+            *slot = self.get_json(side, Req::get(path, JSON)).await?;
         }
         Ok(out)
     }
@@ -1137,7 +1176,7 @@ impl KindRun<'_> {
         for rep in REPS {
             let base = format!("x-{}", rep.name);
             self.exchange("create", rep, |run, side| {
-                Req::new(Method::POST, run.collection(side), rep.accept)
+                Req::new(Method::POST, run.collection(side), rep)
                     .json(&run.object(side, &base, rep.name)?)
             })
             .await?;
@@ -1145,7 +1184,7 @@ impl KindRun<'_> {
             // finishing on the parent, e.g. a CRD's cleanup).
             let (base, label) = (format!("y-{}", rep.name), format!("y-{}", rep.name));
             for side in 0..2 {
-                let req = Req::new(Method::POST, self.collection(side), JSON.accept)
+                let req = Req::new(Method::POST, self.collection(side), JSON)
                     .json(&self.object(side, &base, &label)?)?;
                 let reply = self.send(side, req).await?;
                 // A fixture the parent refuses is the test's fault; the shadow API refusing
@@ -1163,49 +1202,55 @@ impl KindRun<'_> {
         for rep in REPS {
             let base = format!("x-{}", rep.name);
             self.exchange("create (exists)", rep, |run, side| {
-                Req::new(Method::POST, run.collection(side), rep.accept)
+                Req::new(Method::POST, run.collection(side), rep)
                     .json(&run.object(side, &base, rep.name)?)
             })
             .await?;
         }
 
         // get, a missing object, subresources.
-        for rep in REPS {
-            let base = format!("x-{}", rep.name);
+        for rep in REPS.into_iter().chain(TABLE_OPTIONS) {
+            // Table options read the Table's object.
+            let base = match rep.include_object {
+                "" => format!("x-{}", rep.name),
+                _ => "x-table".to_string(),
+            };
             self.exchange("get", rep, |run, side| {
-                Ok(Req::get(run.item(side, &base), rep.accept))
+                Ok(Req::get(run.item(side, &base), rep))
             })
             .await?;
             self.exchange("get (missing)", rep, |run, side| {
-                Ok(Req::get(run.item(side, "missing"), rep.accept))
+                Ok(Req::get(run.item(side, "missing"), rep))
             })
             .await?;
             for (sub, has) in [("status", real.status), ("scale", real.scale)] {
                 if has {
                     self.exchange(&format!("get {sub}"), rep, |run, side| {
-                        Ok(Req::get(
-                            format!("{}/{sub}", run.item(side, &base)),
-                            rep.accept,
-                        ))
+                        Ok(Req::get(format!("{}/{sub}", run.item(side, &base)), rep))
                     })
                     .await?;
                 }
             }
         }
 
+        // A Table with an includeObject it does not know.
+        self.exchange("get (bad includeObject)", TABLE, |run, side| {
+            Ok(Req::get(run.item(side, "x-table"), TABLE).query("includeObject", "Everything"))
+        })
+        .await?;
+
         // list; a bad selector; an invalid watch (sendInitialEvents without its companions).
-        for rep in REPS {
+        for rep in REPS.into_iter().chain(TABLE_OPTIONS) {
             self.exchange("list", rep, |run, side| {
-                Ok(Req::get(run.collection(side), rep.accept)
-                    .query("labelSelector", run.selector(None)))
+                Ok(Req::get(run.collection(side), rep).query("labelSelector", run.selector(None)))
             })
             .await?;
             self.exchange("list (bad selector)", rep, |run, side| {
-                Ok(Req::get(run.collection(side), rep.accept).query("labelSelector", "!!"))
+                Ok(Req::get(run.collection(side), rep).query("labelSelector", "!!"))
             })
             .await?;
             self.exchange("watch (invalid)", rep, |run, side| {
-                Ok(Req::get(run.collection(side), rep.accept)
+                Ok(Req::get(run.collection(side), rep)
                     .query("watch", "true")
                     .query("sendInitialEvents", "true"))
             })
@@ -1227,7 +1272,7 @@ impl KindRun<'_> {
                 self.exchange(verb, rep, |run, side| {
                     let mut object = current[side].clone();
                     object["metadata"]["labels"]["updated"] = value.into();
-                    Req::new(Method::PUT, run.item(side, &base), rep.accept).json(&object)
+                    Req::new(Method::PUT, run.item(side, &base), rep).json(&object)
                 })
                 .await?;
             }
@@ -1254,15 +1299,17 @@ impl KindRun<'_> {
                 ),
             ] {
                 self.exchange(verb, rep, |run, side| {
-                    Ok(Req::new(Method::PATCH, run.item(side, &base), rep.accept)
-                        .body(content_type, body))
+                    Ok(
+                        Req::new(Method::PATCH, run.item(side, &base), rep)
+                            .body(content_type, body),
+                    )
                 })
                 .await?;
             }
             self.exchange("patch (apply)", rep, |run, side| {
                 let mut object = run.object(side, &base, rep.name)?;
                 object["metadata"]["labels"]["applied"] = "yes".into();
-                Ok(Req::new(Method::PATCH, run.item(side, &base), rep.accept)
+                Ok(Req::new(Method::PATCH, run.item(side, &base), rep)
                     .query("fieldManager", "conformance")
                     .query("force", "true")
                     .body("application/apply-patch+yaml", serde_json::to_vec(&object)?))
@@ -1270,7 +1317,7 @@ impl KindRun<'_> {
             .await?;
             self.exchange("patch (missing)", rep, |run, side| {
                 Ok(
-                    Req::new(Method::PATCH, run.item(side, "missing"), rep.accept).body(
+                    Req::new(Method::PATCH, run.item(side, "missing"), rep).body(
                         "application/merge-patch+json",
                         r#"{"metadata":{"labels":{"patched":"merge"}}}"#,
                     ),
@@ -1286,7 +1333,7 @@ impl KindRun<'_> {
                 Ok(Req::new(
                     Method::PATCH,
                     format!("{}/status", run.item(side, base)),
-                    JSON.accept,
+                    JSON,
                 )
                 .body(
                     "application/merge-patch+json",
@@ -1299,7 +1346,7 @@ impl KindRun<'_> {
                 Req::new(
                     Method::PUT,
                     format!("{}/status", run.item(side, base)),
-                    JSON.accept,
+                    JSON,
                 )
                 .json(&current[side])
             })
@@ -1310,19 +1357,15 @@ impl KindRun<'_> {
                 Ok(Req::new(
                     Method::PATCH,
                     format!("{}/scale", run.item(side, base)),
-                    JSON.accept,
+                    JSON,
                 )
                 .body("application/merge-patch+json", r#"{"spec":{"replicas":0}}"#))
             })
             .await?;
             let current = self.current(base, "/scale").await?;
             self.exchange("update scale", JSON, |run, side| {
-                Req::new(
-                    Method::PUT,
-                    format!("{}/scale", run.item(side, base)),
-                    JSON.accept,
-                )
-                .json(&current[side])
+                Req::new(Method::PUT, format!("{}/scale", run.item(side, base)), JSON)
+                    .json(&current[side])
             })
             .await?;
         }
@@ -1336,11 +1379,10 @@ impl KindRun<'_> {
                         .as_array()
                         .is_some_and(|f| !f.is_empty())
                     {
-                        let req = Req::new(Method::PATCH, self.item(side, &base), JSON.accept)
-                            .body(
-                                "application/merge-patch+json",
-                                r#"{"metadata":{"finalizers":null}}"#,
-                            );
+                        let req = Req::new(Method::PATCH, self.item(side, &base), JSON).body(
+                            "application/merge-patch+json",
+                            r#"{"metadata":{"finalizers":null}}"#,
+                        );
                         self.send(side, req).await?;
                     }
                 }
@@ -1355,7 +1397,7 @@ impl KindRun<'_> {
             let base = format!("x-{}", rep.name);
             let replies = self
                 .exchange("delete", rep, |run, side| {
-                    Ok(Req::new(Method::DELETE, run.item(side, &base), rep.accept)
+                    Ok(Req::new(Method::DELETE, run.item(side, &base), rep)
                         .body("application/json", options))
                 })
                 .await?;
@@ -1365,16 +1407,14 @@ impl KindRun<'_> {
                 }
             }
             self.exchange("delete (missing)", rep, |run, side| {
-                Ok(
-                    Req::new(Method::DELETE, run.item(side, "missing"), rep.accept)
-                        .body("application/json", options),
-                )
+                Ok(Req::new(Method::DELETE, run.item(side, "missing"), rep)
+                    .body("application/json", options))
             })
             .await?;
             let base = format!("y-{}", rep.name);
             let replies = self
                 .exchange("deletecollection", rep, |run, side| {
-                    Ok(Req::new(Method::DELETE, run.collection(side), rep.accept)
+                    Ok(Req::new(Method::DELETE, run.collection(side), rep)
                         .query("labelSelector", run.selector(Some(&base)))
                         .body("application/json", options))
                 })
