@@ -3,8 +3,10 @@
 //! Clients put alternatives in `Accept`, most wanted first: kubectl asks for a server-side Table
 //! (`application/json;as=Table;v=v1;g=meta.k8s.io, …, application/json`), metadata informers
 //! for `PartialObjectMetadata(List)` (often protobuf first), the aggregator for aggregated
-//! discovery. We pick the first alternative we can serve and never answer 406 while plain
-//! `application/json` (or a wildcard) is among them.
+//! discovery. We pick the first alternative we can serve — protobuf is skipped for the JSON
+//! behind it — so nothing is a 406 while plain `application/json` (or a wildcard) is among
+//! them; except, as from kube-apiserver, a conversion picked that does not fit the answer
+//! (`PartialObjectMetadataList` asked of one object).
 
 use crate::status::ApiError;
 
@@ -69,7 +71,14 @@ pub fn parse_accept(header: &str) -> Vec<MediaRange> {
         })
         .filter(|r| r.q > 0.0)
         .collect();
-    ranges.sort_by(|a, b| b.q.partial_cmp(&a.q).unwrap_or(std::cmp::Ordering::Equal));
+    // As goautoneg (kube-apiserver's parser) orders them: quality, then concrete types before
+    // wildcards; stable otherwise.
+    let wild = |r: &MediaRange| (r.kind == "*", r.subtype == "*");
+    ranges.sort_by(|a, b| {
+        b.q.partial_cmp(&a.q)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| wild(a).cmp(&wild(b)))
+    });
     ranges
 }
 
@@ -92,73 +101,74 @@ impl TableVersion {
     }
 }
 
-/// How to render an object or list response.
+/// What a resource request asked to get back: the objects themselves, or one of the
+/// `meta.k8s.io` conversions kube-apiserver offers on every resource (`as=` in `Accept`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectFormat {
     /// The object(s) as JSON.
     Json,
     /// A server-side Table (kubectl get).
     Table(TableVersion),
-    /// `PartialObjectMetadata` / `PartialObjectMetadataList` (metadata clients).
-    Metadata(TableVersion),
+    /// `PartialObjectMetadata`: one object's metadata (metadata clients' get, watch, patch).
+    PartialObjectMetadata(TableVersion),
+    /// `PartialObjectMetadataList`: a list's metadata (metadata clients' list).
+    PartialObjectMetadataList(TableVersion),
 }
 
 impl ObjectFormat {
-    /// The response Content-Type for this format.
-    pub fn content_type(self, list: bool) -> String {
-        match self {
-            ObjectFormat::Json => "application/json".into(),
-            ObjectFormat::Table(v) => {
-                format!("application/json;as=Table;v={};g=meta.k8s.io", v.as_str())
-            }
-            ObjectFormat::Metadata(v) => format!(
-                "application/json;as={};v={};g=meta.k8s.io",
-                if list {
-                    "PartialObjectMetadataList"
-                } else {
-                    "PartialObjectMetadata"
-                },
-                v.as_str()
-            ),
-        }
+    /// The response Content-Type. kube-apiserver names the serializer only, whatever was
+    /// converted (`application/json` for a Table too); clients decode by the body's kind.
+    pub fn content_type(self) -> &'static str {
+        "application/json"
     }
 }
 
-/// Picks the object format for a get/list/watch response. `list` tells whether the request is
-/// for a collection (metadata clients then ask for `PartialObjectMetadataList`).
-pub fn object_format(accept: Option<&str>, list: bool) -> Result<ObjectFormat, ApiError> {
+/// Picks the representation of a resource response as kube-apiserver does: the first
+/// alternative (by quality, then order) whose media type is served (JSON) and whose conversion
+/// exists — a `meta.k8s.io/v1` or `v1beta1` Table, PartialObjectMetadata or
+/// PartialObjectMetadataList, for any verb. Whether a conversion fits the answer (a list, or
+/// one object) is not part of choosing: a mismatch is a 406 when the answer is rendered
+/// ([`ObjectFormat`] in `shadow::encode`), as on kube-apiserver. 406 here only when nothing
+/// is acceptable.
+///
+/// `tables` says whether the endpoint can print a Table (some status subresources cannot).
+pub fn object_format(accept: Option<&str>, tables: bool) -> Result<ObjectFormat, ApiError> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Ok(ObjectFormat::Json);
     };
-    let ranges = parse_accept(accept);
-    for range in &ranges {
+    for range in parse_accept(accept) {
         if !range.is_json_like() {
             continue; // protobuf, yaml, cbor: not served; look further
         }
-        let as_ = range.param("as");
-        let group = range.param("g");
-        let version = match range.param("v") {
-            Some("v1") => Some(TableVersion::V1),
-            Some("v1beta1") => Some(TableVersion::V1beta1),
-            Some(_) => None,
-            None => None,
+        if range
+            .param("stream")
+            .is_some_and(|s| !s.is_empty() && s != "watch")
+        {
+            continue;
+        }
+        let (as_, group, version) = (range.param("as"), range.param("g"), range.param("v"));
+        if as_.is_none() && group.is_none() && version.is_none() {
+            return Ok(ObjectFormat::Json);
+        }
+        let version = match (group, version) {
+            (Some("meta.k8s.io"), Some("v1")) => TableVersion::V1,
+            (Some("meta.k8s.io"), Some("v1beta1")) => TableVersion::V1beta1,
+            _ => continue,
         };
-        match (as_, group, version) {
-            (None, None, None) => return Ok(ObjectFormat::Json),
-            (Some("Table"), Some("meta.k8s.io"), Some(v)) => return Ok(ObjectFormat::Table(v)),
-            (Some("PartialObjectMetadata"), Some("meta.k8s.io"), Some(v)) if !list => {
-                return Ok(ObjectFormat::Metadata(v));
+        match as_ {
+            Some("Table") if tables => return Ok(ObjectFormat::Table(version)),
+            Some("PartialObjectMetadata") => {
+                return Ok(ObjectFormat::PartialObjectMetadata(version));
             }
-            (Some("PartialObjectMetadataList"), Some("meta.k8s.io"), Some(v)) if list => {
-                return Ok(ObjectFormat::Metadata(v));
+            Some("PartialObjectMetadataList") => {
+                return Ok(ObjectFormat::PartialObjectMetadataList(version));
             }
             _ => continue,
         }
     }
-    Err(ApiError::not_acceptable(format!(
-        "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadata{};v=v1;g=meta.k8s.io",
-        if list { "List" } else { "" }
-    )))
+    Err(ApiError::not_acceptable(
+        "only the following media types are accepted: application/json",
+    ))
 }
 
 /// What `/apis` should answer.
@@ -242,6 +252,7 @@ mod tests {
 
     const KUBECTL_GET: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
     const METADATA_INFORMER: &str = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+    const METADATA_WATCH: &str = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 
     #[test]
     fn kubectl_get_gets_a_table() {
@@ -249,22 +260,37 @@ mod tests {
             object_format(Some(KUBECTL_GET), true).unwrap(),
             ObjectFormat::Table(TableVersion::V1)
         );
+        // An endpoint without a Table printer falls through to the next alternative.
         assert_eq!(
-            ObjectFormat::Table(TableVersion::V1).content_type(true),
-            "application/json;as=Table;v=v1;g=meta.k8s.io"
+            object_format(Some(KUBECTL_GET), false).unwrap(),
+            ObjectFormat::Json
+        );
+        // kube-apiserver's Content-Type names the serializer, not the conversion.
+        assert_eq!(
+            ObjectFormat::Table(TableVersion::V1).content_type(),
+            "application/json"
         );
     }
 
     #[test]
-    fn metadata_informers_skip_protobuf() {
+    fn metadata_clients_skip_protobuf_and_get_what_they_asked_for() {
+        // Lists, and every other verb: the conversion asked for, whatever the verb; whether
+        // it fits the answer is decided when rendering.
         assert_eq!(
             object_format(Some(METADATA_INFORMER), true).unwrap(),
-            ObjectFormat::Metadata(TableVersion::V1)
+            ObjectFormat::PartialObjectMetadataList(TableVersion::V1)
         );
-        // The list form on a get falls through to JSON.
         assert_eq!(
-            object_format(Some(METADATA_INFORMER), false).unwrap(),
-            ObjectFormat::Json
+            object_format(Some(METADATA_WATCH), true).unwrap(),
+            ObjectFormat::PartialObjectMetadata(TableVersion::V1)
+        );
+        assert_eq!(
+            object_format(
+                Some("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1beta1"),
+                true
+            )
+            .unwrap(),
+            ObjectFormat::PartialObjectMetadata(TableVersion::V1beta1)
         );
     }
 
@@ -273,12 +299,15 @@ mod tests {
         for accept in [
             "application/vnd.kubernetes.protobuf, application/json",
             "application/json;as=Table;v=v9;g=meta.k8s.io, application/json",
+            "application/json;as=Deployment;v=v1;g=apps, application/json",
+            "application/json;v=v1, application/json",
+            "application/json;stream=watch",
             "*/*",
             "application/*",
             "",
         ] {
             assert_eq!(
-                object_format(Some(accept), false).unwrap(),
+                object_format(Some(accept), true).unwrap(),
                 ObjectFormat::Json,
                 "{accept}"
             );
@@ -288,12 +317,22 @@ mod tests {
 
     #[test]
     fn protobuf_only_is_406() {
-        let err = object_format(Some("application/vnd.kubernetes.protobuf"), false).unwrap_err();
-        assert_eq!(err.status_code(), http::StatusCode::NOT_ACCEPTABLE);
+        for accept in [
+            "application/vnd.kubernetes.protobuf",
+            "application/json;as=Table;v=v2;g=meta.k8s.io",
+            "application/yaml",
+        ] {
+            let err = object_format(Some(accept), true).unwrap_err();
+            assert_eq!(
+                err.status_code(),
+                http::StatusCode::NOT_ACCEPTABLE,
+                "{accept}"
+            );
+        }
     }
 
     #[test]
-    fn quality_orders_alternatives() {
+    fn quality_then_wildcards_order_alternatives() {
         let accept = "application/json;q=0.5, application/json;as=Table;v=v1;g=meta.k8s.io";
         assert_eq!(
             object_format(Some(accept), true).unwrap(),
@@ -303,6 +342,11 @@ mod tests {
         assert_eq!(
             object_format(Some(accept), true).unwrap(),
             ObjectFormat::Json
+        );
+        let accept = "*/*, application/json;as=Table;v=v1;g=meta.k8s.io";
+        assert_eq!(
+            object_format(Some(accept), true).unwrap(),
+            ObjectFormat::Table(TableVersion::V1)
         );
     }
 

@@ -48,6 +48,9 @@ pub enum Reason {
     ServiceUnavailable,
     /// 504
     Timeout,
+    /// 500 without a reason (kube-apiserver's `StatusReasonUnknown`: an error that is not an
+    /// API status, answered with its text).
+    Unknown,
 }
 
 impl Reason {
@@ -116,6 +119,7 @@ impl Reason {
             Reason::InternalError => "InternalError",
             Reason::ServiceUnavailable => "ServiceUnavailable",
             Reason::Timeout => "Timeout",
+            Reason::Unknown => "",
         }
     }
 
@@ -134,7 +138,7 @@ impl Reason {
             Reason::UnsupportedMediaType => 415,
             Reason::Invalid => 422,
             Reason::TooManyRequests => 429,
-            Reason::InternalError => 500,
+            Reason::InternalError | Reason::Unknown => 500,
             Reason::ServiceUnavailable => 503,
             Reason::Timeout => 504,
         }
@@ -429,7 +433,7 @@ impl ApiError {
         Status {
             status: Some("Failure".into()),
             message: Some(self.message.clone()),
-            reason: Some(self.reason.as_str().into()),
+            reason: (self.reason != Reason::Unknown).then(|| self.reason.as_str().into()),
             code: Some(i32::from(self.reason.code())),
             details: has_details.then(|| {
                 let (name, group, kind) = self.details.as_deref().cloned().unwrap_or_default();

@@ -44,9 +44,66 @@ pub struct ShadowResource {
     /// Whether the original is a custom resource (a CRD): no strategic merge patch, as
     /// kube-apiserver serves custom resources.
     pub custom: bool,
+    /// The original's verbs, as its discovery lists them (`deletecollection`, …).
+    pub verbs: Vec<String>,
 }
 
+/// Built-in resources whose deletion answers with the deleted object rather than a Status
+/// (`ReturnDeletedObject` of their storage in kube-apiserver 1.36, `pkg/registry`). Custom
+/// resources answer with a Status.
+const RETURNS_DELETED_OBJECT: [(&str, &str); 20] = [
+    ("", "namespaces"),
+    ("", "persistentvolumeclaims"),
+    ("", "persistentvolumes"),
+    ("", "pods"),
+    ("", "podtemplates"),
+    ("", "resourcequotas"),
+    ("", "serviceaccounts"),
+    ("", "services"),
+    // Deleted with a finalizer of kube-apiserver's own (customresourcecleanup), so pending.
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("resource.k8s.io", "deviceclasses"),
+    ("resource.k8s.io", "devicetaintrules"),
+    ("resource.k8s.io", "resourceclaims"),
+    ("resource.k8s.io", "resourceclaimtemplates"),
+    ("resource.k8s.io", "resourcepoolstatusrequests"),
+    ("resource.k8s.io", "resourceslices"),
+    ("storage.k8s.io", "csidrivers"),
+    ("storage.k8s.io", "csinodes"),
+    ("storage.k8s.io", "storageclasses"),
+    ("storage.k8s.io", "volumeattachments"),
+    ("storage.k8s.io", "volumeattributesclasses"),
+];
+
+/// Built-in resources whose `status` subresource prints no Table (its storage has no table
+/// convertor): a Table request gets the object, as from kube-apiserver 1.36.
+const STATUS_WITHOUT_TABLE: [(&str, &str); 2] = [
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("resource.k8s.io", "resourceclaims"),
+];
+
 impl ShadowResource {
+    /// Whether its `status` subresource answers Table requests.
+    pub fn status_has_table(&self) -> bool {
+        self.custom
+            || !STATUS_WITHOUT_TABLE
+                .iter()
+                .any(|(g, p)| *g == self.group && *p == self.plural)
+    }
+
+    /// Whether the original serves `verb` (as discovery spells it).
+    pub fn serves(&self, verb: &str) -> bool {
+        self.verbs.iter().any(|v| v == verb)
+    }
+
+    /// Whether deleting an object answers with the object (else a `Status`).
+    pub fn returns_deleted_object(&self) -> bool {
+        !self.custom
+            && RETURNS_DELETED_OBJECT
+                .iter()
+                .any(|(g, p)| *g == self.group && *p == self.plural)
+    }
+
     /// `apps/v1`, or `v1` for core.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -75,14 +132,14 @@ impl ShadowResource {
             .with_singular(self.singular.clone())
             .with_short_names(self.short_names.clone())
             .with_categories([CATEGORY])
-            // Server-side apply is refused with 415 (see handlers); custom resources take no
-            // strategic merge patch, as on kube-apiserver.
+            // Custom resources take no strategic merge patch, as on kube-apiserver.
             .with_patch_types(if self.custom {
-                vec![PatchType::Json, PatchType::Merge]
+                vec![PatchType::Json, PatchType::Merge, PatchType::Apply]
             } else {
-                vec![PatchType::Json, PatchType::Merge, PatchType::StrategicMerge]
+                PatchType::ALL.to_vec()
             })
-            .mirroring(GroupVersion::new(self.group.clone(), self.version.clone()));
+            .mirroring(GroupVersion::new(self.group.clone(), self.version.clone()))
+            .with_verbs(Verb::ALL.into_iter().filter(|v| self.serves(v.as_str())));
         resource.namespaced = self.namespaced;
         if self.status {
             resource = resource.with_subresource(Subresource::status());
@@ -184,15 +241,11 @@ pub fn select(groups: &[APIGroupDiscovery]) -> Vec<ShadowResource> {
                 scale: sub("scale"),
                 status: sub("status"),
                 custom: false,
+                verbs: verbs.clone(),
             });
         }
     }
     out
-}
-
-/// The verbs a shadow resource offers (all of them, as Clusternet's template storage does).
-pub fn verbs() -> Vec<Verb> {
-    Verb::ALL.to_vec()
 }
 
 #[cfg(test)]
@@ -255,6 +308,16 @@ mod tests {
         );
         let deployments = &selected[3];
         assert!(deployments.scale && deployments.status && deployments.namespaced);
+        // The parent's verbs, no more: these have no deletecollection.
+        assert!(deployments.serves("list") && !deployments.serves("deletecollection"));
+        assert!(
+            !group_version(&selected).resources[3]
+                .verbs
+                .contains(&Verb::DeleteCollection)
+        );
+        // Deleting a Namespace answers with it; a Deployment with a Status.
+        assert!(selected[2].returns_deleted_object() && !deployments.returns_deleted_object());
+        assert!(deployments.status_has_table());
         assert_eq!(deployments.api_version(), "apps/v1");
         assert_eq!(
             deployments.parent_path(Some("clusternet-reserved")),

@@ -215,8 +215,8 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
-    let list = matches!(info.verb.as_str(), "list" | "watch" | "deletecollection");
-    let format = object_format(accept.as_deref(), list)?;
+    let tables = info.subresource != "status" || resource.status_has_table();
+    let format = object_format(accept.as_deref(), tables)?;
     let include_object =
         clusternet_printers::IncludeObject::from_query(call.param("includeObject"))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -226,13 +226,26 @@ pub async fn handle(
         table: &mirrored.table,
         include_object,
     };
-    if !resource.namespaced && !info.namespace.is_empty() {
+    // `/namespaces/{name}` reads as namespace {name}: for Namespace objects that is the name.
+    let namespace_object =
+        resource.group.is_empty() && resource.plural == "namespaces" && info.namespace == info.name;
+    let scale_rendering = Rendering {
+        table: &mirrored.scale_table,
+        ..rendering.clone()
+    };
+    if !resource.namespaced && !info.namespace.is_empty() && !namespace_object {
         return Err(ApiError::path_not_found());
     }
     let sub = info.subresource.as_str();
+    // The verbs of the parent's resource, no more (Namespaces have no deletecollection).
+    if sub.is_empty() && !resource.serves(&info.verb) {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
     match (info.verb.as_str(), sub) {
         ("get", "" | "status") => get(&call, &rendering).await,
-        ("get", "scale") if resource.scale => get_scale(&call).await,
+        ("get", "scale") if resource.scale => get_scale(&call, &scale_rendering).await,
         ("list", "") => list_objects(&call, &rendering).await,
         ("watch", "") => watch(&call, &rendering).await,
         ("create", "") => {
@@ -245,15 +258,20 @@ pub async fn handle(
         }
         ("patch", "") => {
             let patch = read_body(req).await?;
-            patch_object(&call, &rendering, &content_type, &patch).await
+            match clusternet_apimachinery::patch::PatchType::from_content_type(&content_type) {
+                Some(kind) if kind.is_apply() => {
+                    apply(&call, &rendering, &content_type, &patch).await
+                }
+                _ => patch_object(&call, &rendering, &content_type, &patch).await,
+            }
         }
         ("update", "scale") if resource.scale => {
             let body = read_object(req, &content_type).await?;
-            update_scale(&call, body).await
+            set_replicas(&call, &scale_rendering, &body).await
         }
         ("patch", "scale") if resource.scale => {
             let patch = read_body(req).await?;
-            patch_scale(&call, &content_type, &patch).await
+            patch_scale(&call, &scale_rendering, &content_type, &patch).await
         }
         ("update" | "patch", "status") if resource.status => {
             Err(ApiError::method_not_allowed(format!(
@@ -391,8 +409,18 @@ async fn validate(call: &Call<'_>, object: &Value) -> Result<Value, ApiError> {
         .unwrap_or_default()
         .to_string();
     let is_namespace = call.resource.group.is_empty() && call.resource.kind == "Namespace";
+    let mut moved_references = Vec::new();
     if call.resource.namespaced {
         candidate["metadata"]["namespace"] = call.state.reserved_namespace.clone().into();
+        // Fields that must name the object's own namespace move with it.
+        for pointer in same_namespace_fields(call.resource) {
+            if let Some(field) = candidate.pointer_mut(pointer)
+                && field.as_str() == Some(namespace.as_str())
+            {
+                *field = call.state.reserved_namespace.clone().into();
+                moved_references.push(*pointer);
+            }
+        }
     }
     let mut q = vec![("dryRun".to_string(), "All".to_string())];
     for key in ["fieldValidation", "fieldManager"] {
@@ -438,10 +466,25 @@ async fn validate(call: &Call<'_>, object: &Value) -> Result<Value, ApiError> {
         result["metadata"]["name"] = name.clone().into();
     }
     if call.resource.namespaced {
-        result["metadata"]["namespace"] = namespace.into();
+        result["metadata"]["namespace"] = namespace.clone().into();
+    }
+    for pointer in moved_references {
+        if let Some(field) = result.pointer_mut(pointer) {
+            *field = namespace.clone().into();
+        }
     }
     store::trim(call.resource, &mut result);
     Ok(result)
+}
+
+/// Fields of a kind that validation requires to equal the object's namespace: they move to the
+/// reserved namespace with the object for the dry-run, and back.
+fn same_namespace_fields(resource: &ShadowResource) -> &'static [&'static str] {
+    match (resource.group.as_str(), resource.kind.as_str()) {
+        ("", "Event") => &["/involvedObject/namespace"],
+        ("events.k8s.io", "Event") => &["/regarding/namespace"],
+        _ => &[],
+    }
 }
 
 /// Errors from validating under a temporary name or in the reserved namespace, shown with the
@@ -478,8 +521,8 @@ async fn get(call: &Call<'_>, rendering: &Rendering<'_>) -> Result<Response<Body
     let object = store::from_manifest(&manifest);
     respond(
         StatusCode::OK,
-        &rendering.object(&object),
-        &rendering.format.content_type(false),
+        &rendering.object(&object)?,
+        rendering.format.content_type(),
     )
 }
 
@@ -494,8 +537,8 @@ async fn list_objects(
     drop(answer);
     respond(
         StatusCode::OK,
-        &rendering.list(items, meta),
-        &rendering.format.content_type(true),
+        &rendering.list(items, meta)?,
+        rendering.format.content_type(),
     )
 }
 
@@ -535,6 +578,9 @@ async fn watch(call: &Call<'_>, rendering: &Rendering<'_>) -> Result<Response<Bo
                     encoder.object(&bookmark)
                 }
                 _ => encoder.object(&event["object"].take()),
+            };
+            let Some(object) = object else {
+                break; // not renderable as asked (kube-apiserver ends such a watch too)
             };
             let mut out =
                 serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
@@ -673,8 +719,8 @@ async fn create(
     let object = store::from_manifest(&created.json()?);
     respond(
         StatusCode::CREATED,
-        &rendering.object(&object),
-        &rendering.format.content_type(false),
+        &rendering.object(&object)?,
+        rendering.format.content_type(),
     )
 }
 
@@ -747,8 +793,8 @@ async fn update(
     let written = write(call, &current, &object).await?;
     respond(
         StatusCode::OK,
-        &rendering.object(&written),
-        &rendering.format.content_type(false),
+        &rendering.object(&written)?,
+        rendering.format.content_type(),
     )
 }
 
@@ -760,17 +806,24 @@ fn apply_patch(
     target: &Value,
 ) -> Result<Value, ApiError> {
     use clusternet_apimachinery::patch::{self as p, PatchType};
-    let accepted = if call.patch_schema.is_some() {
-        p::BUILT_IN_PATCH_TYPES
+    // What a 415 lists: the patch types of the kind, server-side apply included (handled by
+    // `apply` before this; the scale subresource takes no apply).
+    let accepted: &[PatchType] = if call.patch_schema.is_some() {
+        &[
+            PatchType::Json,
+            PatchType::Merge,
+            PatchType::StrategicMerge,
+            PatchType::ApplyYaml,
+        ]
     } else {
-        p::CUSTOM_RESOURCE_PATCH_TYPES
+        &[PatchType::Json, PatchType::Merge, PatchType::ApplyYaml]
     };
     let kind = match PatchType::from_content_type(content_type) {
         Some(kind) if kind.is_apply() => {
             return Err(ApiError::new(
                 crate::status::Reason::UnsupportedMediaType,
                 format!(
-                    "server-side apply is not supported for {}.{}: use client-side kubectl apply",
+                    "server-side apply is not supported on the scale subresource of {}.{}",
                     call.resource.plural,
                     crate::shadow::GROUP
                 ),
@@ -793,6 +846,102 @@ fn apply_patch(
         _ => p::apply_patch(kind, target, patch, &p::NoPatchMeta),
     };
     result.map_err(patch_error)
+}
+
+/// Server-side apply. The parent merges the applied configuration into the Manifest, where
+/// the template is schemaless: maps merge field by field and lists are atomic (for a manager
+/// that owns whole lists — `kubectl apply --server-side` of a file — the same result as on the
+/// real kind). The merge is first a dry-run, validated as the real kind like every write, then
+/// applied for real; field managers, conflicts and `force` are the parent's.
+async fn apply(
+    call: &Call<'_>,
+    rendering: &Rendering<'_>,
+    content_type: &str,
+    patch: &[u8],
+) -> Result<Response<Body>, ApiError> {
+    use clusternet_apimachinery::patch::PatchType;
+    if PatchType::from_content_type(content_type) != Some(PatchType::ApplyYaml) {
+        return Err(ApiError::unsupported_media_type(content_type));
+    }
+    let mut object: Value = serde_saphyr::from_slice(patch)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    if !object.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of the request must be an object",
+        ));
+    }
+    check_object(call, &mut object, Some(&call.info.name))?;
+    store::label_created_by_hub(&mut object);
+    store::trim(call.resource, &mut object);
+    let manifest = store::to_manifest(call.resource, &call.state.reserved_namespace, &object);
+    let body = serde_json::to_vec(&manifest).map_err(|e| ApiError::internal(e.to_string()))?;
+    let path = |dry_run: bool| {
+        let mut q = Vec::new();
+        for key in ["fieldManager", "force"] {
+            if let Some(v) = call.param(key) {
+                q.push((key.to_string(), v.to_string()));
+            }
+        }
+        match (dry_run, call.param("dryRun")) {
+            (true, _) => q.push(("dryRun".into(), "All".into())),
+            (false, Some(v)) => q.push(("dryRun".into(), v.into())),
+            (false, None) => {}
+        }
+        format!(
+            "{}?{}",
+            call.manifest_path(&call.info.name),
+            encode_query(&q)
+        )
+    };
+    let parent = &call.state.parent;
+    let merged = parent
+        .call_typed(Method::PATCH, &path(true), Some(body.clone()), content_type)
+        .await
+        .map_err(|e| apply_error(call, e))?
+        .json()?;
+    let mut template = merged["template"].clone();
+    template["apiVersion"] = call.resource.api_version().into();
+    validate(call, &template).await?;
+    let applied = parent
+        .call_typed(Method::PATCH, &path(false), Some(body), content_type)
+        .await
+        .map_err(|e| apply_error(call, e))?;
+    respond(
+        applied.status,
+        &rendering.object(&store::from_manifest(&applied.json()?))?,
+        rendering.format.content_type(),
+    )
+}
+
+/// A Manifest apply error as the shadow object's: fields without the `.template` prefix, the
+/// object's apiVersion, name and resource.
+fn apply_error(call: &Call<'_>, mut err: ApiError) -> ApiError {
+    let api_version = call.resource.api_version();
+    let unwrap = |text: &str| {
+        text.replace(".template.", ".").replace(
+            "using apps.clusternet.io/v1alpha1",
+            &format!("using {api_version}"),
+        )
+    };
+    err.message = unwrap(&err.message);
+    for cause in &mut err.causes {
+        cause.field = unwrap(&cause.field);
+        cause.message = unwrap(&cause.message);
+    }
+    let manifest = store::manifest_name(call.resource, &call.info.namespace, &call.info.name);
+    err.message = err.message.replace(
+        &format!("manifests.apps.clusternet.io \"{manifest}\""),
+        &format!("{} \"{}\"", call.group_resource(), call.info.name),
+    );
+    if err.details.is_some() {
+        let group_resource = call.group_resource();
+        err.details = Some(Box::new((
+            call.info.name.clone(),
+            group_resource.group,
+            group_resource.resource,
+        )));
+    }
+    err
 }
 
 /// kube-apiserver's Status for a patch failure.
@@ -820,8 +969,8 @@ async fn patch_object(
             Ok(written) => {
                 return respond(
                     StatusCode::OK,
-                    &rendering.object(&written),
-                    &rendering.format.content_type(false),
+                    &rendering.object(&written)?,
+                    rendering.format.content_type(),
                 );
             }
             Err(err)
@@ -854,12 +1003,20 @@ fn scale_of(call: &Call<'_>, object: &Value) -> Value {
     })
 }
 
-async fn get_scale(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
+async fn get_scale(call: &Call<'_>, rendering: &Rendering<'_>) -> Result<Response<Body>, ApiError> {
     let object = store::from_manifest(&call.get_manifest(&call.info.name).await?);
-    respond(StatusCode::OK, &scale_of(call, &object), "application/json")
+    respond(
+        StatusCode::OK,
+        &rendering.object_of_kind(&scale_of(call, &object), "Scale")?,
+        rendering.format.content_type(),
+    )
 }
 
-async fn set_replicas(call: &Call<'_>, scale: &Value) -> Result<Response<Body>, ApiError> {
+async fn set_replicas(
+    call: &Call<'_>,
+    rendering: &Rendering<'_>,
+    scale: &Value,
+) -> Result<Response<Body>, ApiError> {
     let replicas = scale["spec"]["replicas"]
         .as_i64()
         .ok_or_else(|| ApiError::bad_request("spec.replicas of the Scale must be an integer"))?;
@@ -880,12 +1037,14 @@ async fn set_replicas(call: &Call<'_>, scale: &Value) -> Result<Response<Body>, 
             ));
         }
         object["spec"]["replicas"] = replicas.into();
+        // Validated as the original kind, like every write.
+        object["apiVersion"] = call.resource.api_version().into();
         match write(call, &current, &object).await {
             Ok(written) => {
                 return respond(
                     StatusCode::OK,
-                    &scale_of(call, &written),
-                    "application/json",
+                    &rendering.object_of_kind(&scale_of(call, &written), "Scale")?,
+                    rendering.format.content_type(),
                 );
             }
             Err(err)
@@ -900,12 +1059,9 @@ async fn set_replicas(call: &Call<'_>, scale: &Value) -> Result<Response<Body>, 
     }
 }
 
-async fn update_scale(call: &Call<'_>, scale: Value) -> Result<Response<Body>, ApiError> {
-    set_replicas(call, &scale).await
-}
-
 async fn patch_scale(
     call: &Call<'_>,
+    rendering: &Rendering<'_>,
     content_type: &str,
     patch: &[u8],
 ) -> Result<Response<Body>, ApiError> {
@@ -922,7 +1078,7 @@ async fn patch_scale(
     if let Some(meta) = patched["metadata"].as_object_mut() {
         meta.remove("resourceVersion");
     }
-    set_replicas(call, &patched).await
+    set_replicas(call, rendering, &patched).await
 }
 
 fn delete_query(call: &Call<'_>, options: &[u8]) -> Result<(String, Option<Vec<u8>>), ApiError> {
@@ -948,7 +1104,7 @@ async fn delete(
     options: Bytes,
 ) -> Result<Response<Body>, ApiError> {
     // Make sure the Manifest is of this resource before deleting it.
-    call.get_manifest(&call.info.name).await?;
+    let before = call.get_manifest(&call.info.name).await?;
     let (query, body) = delete_query(call, &options)?;
     let path = if query.is_empty() {
         call.manifest_path(&call.info.name)
@@ -970,12 +1126,19 @@ async fn delete(
             _ => e,
         })?;
     let value = answer.json()?;
-    if value["kind"] == "Manifest" {
-        let object = store::from_manifest(&value);
+    // The Manifest itself while its finalizers run, else the object as it was — for the kinds
+    // whose deletion answers with the object.
+    let deleted = if value["kind"] == "Manifest" {
+        Some(value.clone())
+    } else {
+        call.resource.returns_deleted_object().then_some(before)
+    };
+    if let Some(manifest) = deleted {
+        let object = store::from_manifest(&manifest);
         return respond(
             answer.status,
-            &rendering.object(&object),
-            &rendering.format.content_type(false),
+            &rendering.object(&object)?,
+            rendering.format.content_type(),
         );
     }
     let details = json!({"name": call.info.name, "group": crate::shadow::GROUP, "kind": call.resource.plural, "uid": value["details"]["uid"]});
@@ -1013,8 +1176,8 @@ async fn delete_collection(
             .unwrap_or_default();
         return respond(
             StatusCode::OK,
-            &rendering.list(items, value["metadata"].clone()),
-            &rendering.format.content_type(true),
+            &rendering.list(items, value["metadata"].clone())?,
+            rendering.format.content_type(),
         );
     }
     respond(

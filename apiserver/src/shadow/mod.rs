@@ -47,6 +47,9 @@ pub struct Mirrored {
     /// Its columns: the parent's printer for built-in kinds, the CRD's printer columns for
     /// custom resources, else NAME / CREATED AT.
     pub table: TableConvertor,
+    /// The columns of its `scale` subresource's `autoscaling/v1 Scale`: kube-apiserver's Scale
+    /// printer, or for custom resources the CRD's scale columns (Desired, Available, Age).
+    pub scale_table: TableConvertor,
     /// Strategic merge patch metadata: the original kind's schema in the parent's OpenAPI
     /// (None for custom resources, which take no strategic merge patch).
     pub patch_schema: Option<PatchSchema>,

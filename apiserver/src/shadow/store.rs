@@ -316,6 +316,7 @@ mod tests {
             scale: true,
             status: true,
             custom: false,
+            verbs: Vec::new(),
         }
     }
 
@@ -337,6 +338,7 @@ mod tests {
             scale: false,
             status: true,
             custom: false,
+            verbs: Vec::new(),
         };
         assert_eq!(manifest_name(&ns, "", "demo"), "namespaces.demo");
         let m = to_manifest(
@@ -395,6 +397,7 @@ mod tests {
             scale: false,
             status: true,
             custom: false,
+            verbs: Vec::new(),
         };
         let mut o = json!({"metadata": {"name": "s", "resourceVersion": "1", "managedFields": []}, "spec": {"type": "NodePort", "clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"], "ports": [{"port": 80, "nodePort": 30080}]}, "status": {}});
         trim(&svc, &mut o);

@@ -271,7 +271,11 @@ impl Sync {
                     });
                 }
                 let patch_schema = if r.custom { None } else { self.patch_schema(r) };
-                Mirrored { resource: r.clone(), table, patch_schema }
+                let scale_table = match crds.get(&format!("{}.{}", r.plural, r.group)) {
+                    Some(crd) if r.custom => crd_scale_table(crd, &r.version),
+                    _ => TableConvertor::for_kind("autoscaling", "v1", "Scale"),
+                };
+                Mirrored { resource: r.clone(), table, scale_table, patch_schema }
             })
             .collect()
     }
@@ -355,6 +359,47 @@ impl Sync {
             }
         }
     }
+}
+
+/// The columns kube-apiserver prints for a custom resource's Scale (apiextensions-apiserver's
+/// `getScaleColumnsForVersion`): Desired and Available when the CRD maps those paths, then Age.
+fn crd_scale_table(crd: &serde_json::Value, version: &str) -> TableConvertor {
+    use clusternet_printers::PrinterColumn;
+    let scale = crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == version)
+        .map(|v| v["subresources"]["scale"].clone())
+        .unwrap_or_default();
+    let mut columns = Vec::new();
+    for (path, name, json_path, description) in [
+        (
+            "specReplicasPath",
+            "Desired",
+            ".spec.replicas",
+            "Number of desired replicas",
+        ),
+        (
+            "statusReplicasPath",
+            "Available",
+            ".status.replicas",
+            "Number of actual replicas",
+        ),
+    ] {
+        if scale[path].as_str().is_some_and(|p| !p.is_empty()) {
+            columns.push(PrinterColumn {
+                name: name.into(),
+                type_: "integer".into(),
+                format: String::new(),
+                description: description.into(),
+                priority: 0,
+                json_path: json_path.into(),
+            });
+        }
+    }
+    columns.push(PrinterColumn::default_age());
+    TableConvertor::for_printer_columns(&columns).0
 }
 
 fn spawn_trigger<K>(client: kube::Client, trigger: Arc<Notify>)

@@ -1,6 +1,7 @@
 //! Shared pieces of the end-to-end suites in `tests/`. The suites run against real control
 //! planes from `clusternet-test-support`; this crate only adds what several suites need.
 
+pub mod conformance;
 pub mod direct;
 pub mod extension_server;
 pub mod streams;

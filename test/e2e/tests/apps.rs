@@ -659,5 +659,16 @@ spec:
         "Subscription deleted → gone from all 3 children in {:?}",
         t.elapsed()
     );
+
+    // All along, the parent's kube-controller-manager watched every shadow kind (garbage
+    // collector, namespace controller): none of its informers may have failed on them.
+    let failures = parent.controller_manager_informer_failures("shadow")?;
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "kube-controller-manager's informers failed on the shadow group ({} lines), e.g.:\n{}",
+            failures.len(),
+            failures[..failures.len().min(5)].join("\n")
+        );
+    }
     Ok(())
 }

@@ -336,6 +336,16 @@ impl ControlPlane {
         self.dir.join("kube-controller-manager.log")
     }
 
+    /// The lines of kube-controller-manager's log about API group `group` (its version
+    /// `group/…`, or a resource `….group`) that show an informer failing: watches ending in
+    /// error (client-go logs those at Info level), events it cannot decode, lists and watches
+    /// that fail.
+    pub fn controller_manager_informer_failures(&self, group: &str) -> Result<Vec<String>> {
+        let log = std::fs::read_to_string(self.controller_manager_log())
+            .context("reading kube-controller-manager.log")?;
+        Ok(informer_failures(&log, group))
+    }
+
     /// An admin client.
     pub async fn client(&self) -> Result<kube::Client> {
         let config = self.kube_config().await?;
@@ -408,6 +418,27 @@ impl Drop for ControlPlane {
     }
 }
 
+/// What client-go's reflectors log when an informer fails.
+const INFORMER_FAILURES: [&str; 6] = [
+    "watch ended with error",
+    "unable to decode",
+    "Failed to watch",
+    "failed to list",
+    "Failed to list",
+    "is not registered",
+];
+
+fn informer_failures(log: &str, group: &str) -> Vec<String> {
+    let (version, resource) = (format!("\"{group}/"), format!(".{group})"));
+    log.lines()
+        .filter(|l| {
+            (l.contains(&version) || l.contains(&resource))
+                && INFORMER_FAILURES.iter().any(|s| l.contains(s))
+        })
+        .map(String::from)
+        .collect()
+}
+
 /// `controlplane run` flags for `workloads`.
 fn workload_args(workloads: Option<&Workloads>) -> Result<Vec<String>> {
     Ok(match workloads {
@@ -466,4 +497,23 @@ fn read_ready(dir: &Path) -> Result<ReadyInfo> {
     let data = std::fs::read(dir.join("ready.json"))
         .with_context(|| format!("reading {}/ready.json", dir.display()))?;
     serde_json::from_slice(&data).context("parsing ready.json")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn informer_failures_are_found_whatever_their_level() {
+        // The lines kube-controller-manager wrote while the hub served full shadow objects to
+        // its metadata watches (issue 19), and one about something else.
+        let log = concat!(
+            "I1203 13:24:40.837372    4064 garbagecollector.go:166] \"Garbage collector: all resource monitors have synced\"\n",
+            "I1203 14:23:06.366405    9809 reflector.go:664] \"Warning: watch ended with error\" reflector=\"pkg/mod/k8s.io/client-go@v0.36.3/tools/cache/reflector.go:343\" type=\"*v1.PartialObjectMetadata\" err=\"an error on the server (\\\"unable to decode an event from the watch stream: unable to decode watch event: no kind \\\\\\\"Job\\\\\\\" is registered for version \\\\\\\"shadow/v1alpha1\\\\\\\" in scheme\\\") has prevented the request from succeeding\"\n",
+            "E1203 14:32:37.896248   15022 reflector.go:227] \"Failed to watch\" err=\"failed to list *v1.PartialObjectMetadata: the server could not find the requested resource (p9things.shadow)\" logger=\"UnhandledError\"\n",
+            "W1203 13:25:14.100000    4064 reflector.go:562] \"Warning: watch ended with error\" type=\"*v1.ConfigMap\" err=\"very short watch\"\n",
+        );
+        assert_eq!(super::informer_failures(log, "shadow").len(), 2);
+        assert!(super::informer_failures(log, "proxies.clusternet.io").is_empty());
+        // Another group whose name ends the same is not this one.
+        assert!(super::informer_failures(log, "dow").is_empty());
+    }
 }
