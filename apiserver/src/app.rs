@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clusternet_component_base::{client, logging};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -267,7 +267,8 @@ async fn watch_auth_config(
     let api: Api<ConfigMap> = Api::namespaced(client, authn::config::CONFIGMAP_NAMESPACE);
     let config = watcher::Config::default()
         .fields(&format!("metadata.name={}", authn::config::CONFIGMAP_NAME));
-    let mut events = watcher(api, config).boxed();
+    // Backoff: while the parent is down the watch fails at once, every time.
+    let mut events = watcher(api, config).default_backoff().boxed();
     let mut data = std::collections::BTreeMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     loop {

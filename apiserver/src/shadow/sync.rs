@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::Notify;
 
 use crate::discovery::Registry;
@@ -413,14 +413,15 @@ where
         + 'static,
 {
     tokio::spawn(async move {
-        let mut events = watcher(Api::<K>::all(client), watcher::Config::default()).boxed();
+        let mut events = watcher(Api::<K>::all(client), watcher::Config::default())
+            .default_backoff()
+            .boxed();
         while let Some(event) = events.next().await {
             match event {
                 Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => trigger.notify_one(),
                 Ok(_) => {}
                 Err(err) => {
                     tracing::debug!(error = %err, "watching for shadow API changes");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         }

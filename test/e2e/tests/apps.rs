@@ -113,9 +113,13 @@ fn aggregated(sub: &Value, namespace: &str, name: &str) -> (Vec<ClusterReplicas>
                     let (r, a) = figures(c);
                     (c["clusterName"].as_str().unwrap_or("").to_string(), r, a)
                 })
-                .collect()
+                .collect::<Vec<_>>()
         })
         .unwrap_or_default();
+    // The hub lists clusters in `bindingClusters` order (their dedicated namespaces, which are
+    // derived from cluster ids), as Go Clusternet does; compare by cluster name.
+    let mut details = details;
+    details.sort();
     (details, figures(&feed["feedStatusSummary"]))
 }
 
