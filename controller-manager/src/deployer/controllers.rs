@@ -270,6 +270,17 @@ impl Ctx {
             bail!("{} not found", format_feed(feed));
         };
         let uid = manifest.uid().unwrap_or_default();
+        // Go finds overrides by the `<feedUID>: <Kind>` label only, which the override
+        // controller sets once the feed exists: an override applied before its feed (`kubectl
+        // clusternet apply -f dir/` applies files in name order) then misses the first render
+        // and, with ApplyLater, every later one until something changes. The feed it names is
+        // what counts; the label stays an index for other tools.
+        let refers = |other: &Feed| {
+            other.kind == feed.kind
+                && other.name == feed.name
+                && other.namespace == feed.namespace
+                && other.api_version == feed.api_version
+        };
         let labelled = |labels: &BTreeMap<String, String>| labels.get(&uid) == Some(&feed.kind);
         let clusters: Vec<Arc<ManagedCluster>> = self
             .clusters
@@ -281,7 +292,7 @@ impl Ctx {
             .globs
             .state()
             .into_iter()
-            .filter(|g| labelled(g.labels()))
+            .filter(|g| labelled(g.labels()) || refers(&g.spec.feed))
             .filter(|g| match &g.spec.cluster_affinity {
                 None => true,
                 Some(sel) => clusters
@@ -296,7 +307,10 @@ impl Ctx {
             .locs
             .state()
             .into_iter()
-            .filter(|l| l.namespace().as_deref() == Some(namespace) && labelled(l.labels()))
+            .filter(|l| {
+                l.namespace().as_deref() == Some(namespace)
+                    && (labelled(l.labels()) || refers(&l.spec.feed))
+            })
             .collect();
         render::sort_by_priority(&mut locs, |l| {
             (l.spec.priority, l.metadata.creation_timestamp.as_ref())
