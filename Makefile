@@ -31,6 +31,7 @@ help:
 	@echo "make bench-workloads  100 MiB port-forward and a 10 MiB log: via the hub vs direct to the child"
 	@echo "make controlplane  build the local control plane (etcd + kube-apiserver + controllers) and kubectl"
 	@echo "make kwok        build KWOK (simulated nodes and pods for the children)"
+	@echo "make soak        the fault suite's workload for FAULTS_SOAK_MINUTES (30) with faults throughout"
 
 # ---------------------------------------------------------------------------------------------
 # Prerequisites. CI starts from a clean Debian machine with Go and Rust; nothing else is needed
@@ -83,6 +84,7 @@ crds:
 
 .PHONY: up
 up: controlplane kwok build
+	@ln -sf $(ROOT)/target/debug/kubectl-clusternet $(BIN)/kubectl-clusternet
 	@$(CARGO) run -q -p clusternet-test-support --bin clusternet-local -- up --clusters $(CLUSTERS) --nodes $(NODES)
 
 .PHONY: down
@@ -103,6 +105,14 @@ test: controlplane kwok
 	@$(CARGO) build --workspace --bins
 	@echo "==> unit and end-to-end tests (real control planes)"
 	@$(CARGO) test --workspace --no-fail-fast
+
+# A long run of the fault suite's workload with faults injected throughout (not part of make
+# test): FAULTS_SOAK_MINUTES=30 make soak. Prints the hub's and agents' memory at start and end.
+FAULTS_SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: controlplane kwok
+	@$(CARGO) build --workspace --bins
+	@FAULTS_SOAK_MINUTES=$(FAULTS_SOAK_MINUTES) $(CARGO) test -p clusternet-e2e --test faults -- --ignored soak --nocapture
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks: release builds, ratios against the direct path measured in the same run.

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clusternet_test_support::clusternet::{EnvOptions, Environment};
-use clusternet_test_support::kwok::{NodeCapacity, NodePool};
-use clusternet_test_support::{ControlPlane, free_port, paths, wait_for};
+use clusternet_test_support::kwok::NodeCapacity;
+use clusternet_test_support::{ControlPlane, paths, wait_for};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -176,29 +176,7 @@ async fn cluster_namespace(parent: &ControlPlane, name: &str) -> Result<String> 
 async fn multi_cluster_apps_across_three_children() -> Result<()> {
     // Each agent serves Clusternet's predictor (on its own port: the children share a host);
     // a 2 s heartbeat makes the not-ready grace period 6 s.
-    let ports = [free_port()?, free_port()?, free_port()?];
-    let mut env = Environment::start(
-        3,
-        EnvOptions {
-            scheduler: true,
-            controller_manager_args: vec![
-                "--feature-gates=SocketConnection=true,Deployer=true,FeedInventory=true".into(),
-            ],
-            agent_gates: "SocketConnection=true,AppPusher=true,Predictor=true".into(),
-            agent_args: vec![
-                "--cluster-status-update-frequency=2s".into(),
-                "--cluster-status-collect-frequency=1s".into(),
-            ],
-            child_agent_args: ports
-                .iter()
-                .map(|p| vec![format!("--predictor-port={p}")])
-                .collect(),
-            // Nodes of different sizes are added below.
-            workloads: Some(NodePool::of(0)),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let mut env = Environment::start(3, EnvOptions::multi_cluster_apps(3)?).await?;
     // One KWOK node per child, of 2, 6 and 2 CPUs: what dynamic dividing divides by.
     for (child, cpu) in env.children.iter().zip(["2", "6", "2"]) {
         child

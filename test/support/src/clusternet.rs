@@ -659,6 +659,33 @@ pub struct EnvOptions {
     pub workloads: Option<crate::kwok::NodePool>,
 }
 
+impl EnvOptions {
+    /// The whole of Clusternet for multi-cluster apps: the scheduler, the controller-manager's
+    /// deployer and FeedInventory, agents with the predictor (one port each: the children share
+    /// a host) reporting every 2 s (a not-ready grace of 6 s), and children that run pods
+    /// (kube-scheduler + KWOK; nodes are added by the test).
+    pub fn multi_cluster_apps(children: usize) -> Result<Self> {
+        let mut ports = Vec::new();
+        for _ in 0..children {
+            ports.push(vec![format!("--predictor-port={}", crate::free_port()?)]);
+        }
+        Ok(Self {
+            scheduler: true,
+            controller_manager_args: vec![
+                "--feature-gates=SocketConnection=true,Deployer=true,FeedInventory=true".into(),
+            ],
+            agent_gates: "SocketConnection=true,AppPusher=true,Predictor=true".into(),
+            agent_args: vec![
+                "--cluster-status-update-frequency=2s".into(),
+                "--cluster-status-collect-frequency=1s".into(),
+            ],
+            child_agent_args: ports,
+            workloads: Some(crate::kwok::NodePool::of(0)),
+            ..Default::default()
+        })
+    }
+}
+
 impl Default for EnvOptions {
     fn default() -> Self {
         Self {

@@ -14,6 +14,7 @@ use crate::paths;
 pub struct Kubectl {
     kubeconfig: PathBuf,
     env: Vec<(String, String)>,
+    plugin: bool,
 }
 
 /// What a finished kubectl run printed.
@@ -35,6 +36,7 @@ impl Kubectl {
         Self {
             kubeconfig: kubeconfig.as_ref().to_path_buf(),
             env: Vec::new(),
+            plugin: false,
         }
     }
 
@@ -49,6 +51,13 @@ impl Kubectl {
     pub fn spdy(self) -> Self {
         self.env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
             .env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")
+    }
+
+    /// The same kubectl running `kubectl clusternet <args>`: the plugin built by cargo, found by
+    /// kubectl's plugin discovery on `PATH` as a user installs it.
+    pub fn clusternet(mut self) -> Self {
+        self.plugin = true;
+        self
     }
 
     /// The kubeconfig it uses.
@@ -67,6 +76,20 @@ impl Kubectl {
         // Discovery and OpenAPI caches next to the kubeconfig, not in ~/.kube/cache: ports are
         // reused between runs, and a stale cache for host:port would answer for another cluster.
         let cache = self.kubeconfig.with_extension("kube-cache");
+        if self.plugin {
+            // kubectl finds `kubectl-clusternet` on PATH; the plugin runs the kubectl on PATH.
+            let plugin = paths::cargo_bin("kubectl-clusternet")?;
+            let kubectl = paths::kubectl_bin()?;
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let dirs: Vec<PathBuf> = [plugin.parent(), kubectl.parent()]
+                .into_iter()
+                .flatten()
+                .map(Path::to_path_buf)
+                .chain(std::env::split_paths(&path))
+                .collect();
+            cmd.arg("clusternet")
+                .env("PATH", std::env::join_paths(dirs).context("PATH")?);
+        }
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")

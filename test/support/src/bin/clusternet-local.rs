@@ -301,6 +301,23 @@ async fn up(children: usize, nodes: usize) -> Result<()> {
     } else {
         println!("(NODES=0: no nodes and no kube-scheduler in the children; pods stay Pending)");
     }
+    println!();
+    println!(
+        "The kubectl plugin (_output/bin/kubectl-clusternet; Clusternet's examples as they are):"
+    );
+    println!(
+        "  kubectl clusternet clusters                                  # every child: ready, version, nodes, capacity"
+    );
+    println!(
+        "  kubectl clusternet apply -f examples/static-dividing-scheduling/   # after setting the cluster ids in it"
+    );
+    println!("  kubectl clusternet get deploy -A                             # the templates");
+    println!(
+        "  kubectl clusternet get deploy -A --clusters=all              # what runs in each child"
+    );
+    println!(
+        "  kubectl clusternet kubeconfig child1 > child1.kubeconfig     # a child through the hub, for any tool"
+    );
     Ok(())
 }
 
