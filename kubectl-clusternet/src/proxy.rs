@@ -355,7 +355,102 @@ async fn restore_api_version(resp: Response<Body>, gv: String, watching: bool) -
 
 #[cfg(test)]
 mod tests {
-    use super::Route;
+    use std::sync::{Arc, Mutex};
+
+    use rustls_pki_types::pem::PemObject as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::{Route, start};
+
+    /// What the parent (a mock service standing in for kube's transport) received.
+    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+    fn parent() -> (kube::Client, Seen) {
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+            let auth = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            record
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((req.uri().path().to_string(), auth));
+            async move {
+                let body = br#"{"apiVersion":"shadow/v1alpha1","kind":"Deployment"}"#.to_vec();
+                let resp = http::Response::builder()
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(kube::client::Body::from(body));
+                Ok::<_, http::Error>(resp?)
+            }
+        });
+        (kube::Client::new(service, "default"), seen)
+    }
+
+    /// One HTTP/1.1 request over TLS to the endpoint; the status line and body.
+    async fn call(endpoint: &super::Endpoint, path: &str, auth: Option<&str>) -> String {
+        let mut roots = rustls::RootCertStore::empty();
+        let der =
+            rustls_pki_types::CertificateDer::from_pem_slice(endpoint.certificate_pem.as_bytes());
+        roots.add(der.unwrap()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let addr = endpoint.url.trim_start_matches("https://");
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+        tls.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        let _ = tls.read_to_string(&mut out).await;
+        out
+    }
+
+    #[tokio::test]
+    async fn only_the_one_time_token_gets_in_and_it_never_leaves() {
+        let (client, seen) = parent();
+        let endpoint = start(client, vec![(String::new(), Route::Shadow)])
+            .await
+            .unwrap();
+        let path = "/apis/apps/v1/namespaces/a/deployments/web";
+        for auth in [None, Some("Bearer wrong"), Some("Basic YTpi")] {
+            let out = call(&endpoint, path, auth).await;
+            assert!(out.starts_with("HTTP/1.1 401"), "{auth:?}: {out}");
+        }
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "nothing reached the parent"
+        );
+        let token = format!("Bearer {}", endpoint.token);
+        let out = call(&endpoint, path, Some(&token)).await;
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        // Go's rewriting on the way in, the template's apiVersion on the way out.
+        assert!(out.contains(r#""apiVersion":"apps/v1""#), "{out}");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            seen[0].0,
+            "/apis/shadow/v1alpha1/namespaces/a/deployments/web"
+        );
+        assert_ne!(
+            seen[0].1.as_deref(),
+            Some(token.as_str()),
+            "the one-time token stays local"
+        );
+    }
 
     #[test]
     fn child_route_goes_through_the_hub_unchanged() {
