@@ -765,6 +765,21 @@ async fn reconcile_base(base: Arc<Base>, ctx: Arc<Ctx>) -> Result<Action> {
             tracing::debug!(base = %key(base.as_ref()), "waiting for its Descriptions to be deleted");
             return Ok(Action::requeue(RETRY));
         }
+        // Also here, not only before the delete: a reconcile from a cache that had not seen the
+        // deletion yet may have labelled the feeds again meanwhile. Patched whether or not the
+        // (lagging) cache shows the label; removing an absent label changes nothing.
+        let uid = base.uid().unwrap_or_default();
+        let patch = BTreeMap::from([(uid, None)]);
+        let manifests =
+            Api::<Manifest>::namespaced(ctx.client.clone(), &ctx.config.reserved_namespace);
+        for feed in base.spec.feeds.iter().filter(|f| f.kind != HELM_CHART) {
+            for m in ctx.manifests_for(feed) {
+                if !is_deleting(m.as_ref()) {
+                    patch_labels(&manifests, &m.name_any(), &patch).await?;
+                }
+            }
+        }
+        remove_labels_from_feeds(&ctx, &base.uid().unwrap_or_default(), BASE).await?;
         remove_finalizers(&api, base.as_ref(), &[known::APP_FINALIZER]).await?;
         return Ok(Action::await_change());
     }
