@@ -116,6 +116,15 @@ async fn lead(
                 .context("pull-mode deployer")
         });
     }
+    // Gate MultiClusterService: ServiceExports' EndpointSlices to the dedicated namespace.
+    if opts.feature_gates.enabled("MultiClusterService") {
+        let (child, parent, ns) = (child.clone(), parent.clone(), creds.namespace.clone());
+        tasks.spawn(async move {
+            crate::mcs::run(child, parent, ns)
+                .await
+                .context("service export controller")
+        });
+    }
     // The tunnel task keeps reconnecting; it only ends on a configuration error.
     if opts.feature_gates.enabled("SocketConnection") {
         let allowed = tunnel::AllowList::new(

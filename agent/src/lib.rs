@@ -5,6 +5,7 @@
 pub mod app;
 pub mod credentials;
 pub mod deployer;
+pub mod mcs;
 pub mod options;
 pub mod predictor;
 pub mod registration;

@@ -66,6 +66,11 @@ async fn lead(opts: Options, parent: kube::Client, parent_config: kube::Config) 
             opts.reserved_namespace.clone(),
         ));
     }
+    // Multi-cluster services (gate MultiClusterService; see mcs.rs).
+    if opts.controller_enabled("serviceimport") && opts.feature_gates.enabled("MultiClusterService")
+    {
+        tasks.spawn(crate::mcs::run(parent.clone()));
+    }
     tracing::info!(controllers = ?opts.controllers, "controllers started");
     match tasks.join_next().await {
         Some(Ok(())) => anyhow::bail!("a controller stopped"),

@@ -707,6 +707,22 @@ pub fn namespace_rules() -> Vec<PolicyRule> {
             &[known::CHILD_CLUSTER_SECRET_NAME],
             &["get", "update", "patch"],
         ),
+        // Gate MultiClusterService: its exported Services' EndpointSlices.
+        rule(
+            &["discovery.k8s.io"],
+            &["endpointslices"],
+            &[],
+            &[
+                "get",
+                "list",
+                "watch",
+                "create",
+                "update",
+                "patch",
+                "delete",
+                "deletecollection",
+            ],
+        ),
         // Events about its Descriptions.
         rule(
             &["", "events.k8s.io"],

@@ -6,5 +6,6 @@ pub mod approver;
 pub mod deployer;
 pub mod feedinventory;
 pub mod lifecycle;
+pub mod mcs;
 pub mod options;
 pub mod pusher;

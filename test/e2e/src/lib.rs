@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod direct;
+pub mod examples;
 pub mod extension_server;
 pub mod streams;
 

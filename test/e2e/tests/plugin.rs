@@ -7,14 +7,14 @@
 //! `kubectl clusternet delete -f <dir>/` removes it. Then the other kubectl commands, a child
 //! through `--cluster-id`, and this plugin's `clusters`, `kubeconfig` and `get --clusters`.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
+use clusternet_e2e::examples::{self, dir_arg, get, user_copy};
 use clusternet_test_support::clusternet::{EnvOptions, Environment};
 use clusternet_test_support::kubectl::Kubectl;
 use clusternet_test_support::kwok::NodeCapacity;
-use clusternet_test_support::{ControlPlane, paths, wait_for};
+use clusternet_test_support::{ControlPlane, wait_for};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -27,21 +27,6 @@ fn plugin(parent: &ControlPlane) -> Kubectl {
 
 async fn run(k: &Kubectl, args: &[&str]) -> Result<String> {
     k.run(args).await
-}
-
-/// `kubectl get <args> -o json` in `cp`, None when not found.
-async fn get(cp: &ControlPlane, args: &[&str]) -> Result<Option<Value>> {
-    let mut all = vec!["get"];
-    all.extend_from_slice(args);
-    all.extend(["-o", "json"]);
-    let out = cp.kubectl_cmd().output(all, None).await?;
-    if !out.success {
-        if out.stderr.contains("NotFound") {
-            return Ok(None);
-        }
-        bail!("kubectl get {args:?} in {}: {}", cp.name(), out.stderr);
-    }
-    Ok(Some(serde_json::from_str(&out.stdout)?))
 }
 
 /// Replicas of Deployment `ns/name` in each child (None where there is none).
@@ -81,51 +66,6 @@ async fn until_replicas(
     })
 }
 
-/// A user's copy of `examples/<name>` with the placeholders Clusternet's examples ask users to
-/// update ("PLEASE UPDATE …") set to this environment's cluster ids and namespaces.
-fn user_copy(scratch: &Path, name: &str, replace: &[(String, String)]) -> Result<PathBuf> {
-    let from = paths::workspace_root().join("examples").join(name);
-    let to = scratch.join(name);
-    std::fs::create_dir_all(&to)?;
-    for entry in std::fs::read_dir(&from).with_context(|| format!("{}", from.display()))? {
-        let entry = entry?;
-        let mut text = std::fs::read_to_string(entry.path())?;
-        for (a, b) in replace {
-            text = text.replace(a.as_str(), b);
-        }
-        std::fs::write(to.join(entry.file_name()), text)?;
-    }
-    Ok(to)
-}
-
-fn dir_arg(dir: &Path) -> String {
-    format!("{}/", dir.display())
-}
-
-/// `(name, id, namespace)` of child1..3.
-async fn clusters(parent: &ControlPlane) -> Result<Vec<(String, String, String)>> {
-    let mcls = get(parent, &["mcls", "-A"]).await?.context("mcls")?;
-    let mut out = Vec::new();
-    for i in 1..=3 {
-        let name = format!("child{i}");
-        let mc = mcls["items"]
-            .as_array()
-            .context("items")?
-            .iter()
-            .find(|m| m["metadata"]["name"] == name.as_str())
-            .with_context(|| format!("ManagedCluster {name}"))?;
-        out.push((
-            name,
-            mc["spec"]["clusterId"].as_str().context("id")?.to_string(),
-            mc["metadata"]["namespace"]
-                .as_str()
-                .context("ns")?
-                .to_string(),
-        ));
-    }
-    Ok(out)
-}
-
 #[tokio::test]
 async fn kubectl_clusternet_runs_clusternets_examples_and_reaches_children() -> Result<()> {
     let mut env = Environment::start(3, EnvOptions::multi_cluster_apps(3)?).await?;
@@ -149,18 +89,12 @@ async fn scenarios(env: &mut Environment) -> Result<()> {
     let parent = &*parent;
     let children = &children[..];
     let k = plugin(parent);
-    let ids = clusters(parent).await?;
-    let replace: Vec<(String, String)> = vec![
-        ("clusternet-child1".into(), ids[0].2.clone()),
-        (
-            "11111111-1111-4111-8111-111111111111".into(),
-            ids[0].1.clone(),
-        ),
-        (
-            "22222222-2222-4222-8222-222222222222".into(),
-            ids[1].1.clone(),
-        ),
-    ];
+    let registered = examples::children(parent, 3).await?;
+    let replace = examples::placeholders(&registered);
+    let ids: Vec<(String, String, String)> = registered
+        .into_iter()
+        .map(|c| (c.name, c.id, c.namespace))
+        .collect();
 
     // ---- version, api-resources, clusters ----------------------------------------------------
     let version: Value = serde_json::from_str(&run(&k, &["version"]).await?)?;

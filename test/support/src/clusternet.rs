@@ -598,6 +598,13 @@ pub async fn install_agent(
 ) -> Result<Component> {
     apply_deploy(child, "agent/00-namespace.yaml").await?;
     apply_deploy(child, "agent/10-agent-rbac.yaml").await?;
+    // The Multi-Cluster Services API in the child (ServiceExports are deployed there as feeds).
+    for crd in [
+        "multicluster.x-k8s.io_serviceexports.yaml",
+        "multicluster.x-k8s.io_serviceimports.yaml",
+    ] {
+        apply_deploy(child, &format!("crds/{crd}")).await?;
+    }
     let kubeconfig = service_account_kubeconfig(
         child,
         "clusternet-system",
