@@ -380,10 +380,9 @@ mod tests {
                 .push((req.uri().path().to_string(), auth));
             async move {
                 let body = br#"{"apiVersion":"shadow/v1alpha1","kind":"Deployment"}"#.to_vec();
-                let resp = http::Response::builder()
+                http::Response::builder()
                     .header(http::header::CONTENT_TYPE, "application/json")
-                    .body(kube::client::Body::from(body));
-                Ok::<_, http::Error>(resp?)
+                    .body(kube::client::Body::from(body))
             }
         });
         (kube::Client::new(service, "default"), seen)
