@@ -250,7 +250,37 @@ spec:
         .run_with_stdin(["delete", "-f", "-"], Some(wrong))
         .await?;
 
-    // Scaling: 9 replicas → 3 + 6, and the merged slices follow.
+    // Only registered clusters export: a slice with the agents' labels in any other namespace
+    // (anyone who may create EndpointSlices there) never reaches the derived Service.
+    let rogue = format!(
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: intruder}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: rogue
+  namespace: intruder
+  labels:
+    kubernetes.io/service-name: {DERIVED}
+    services.clusternet.io/multi-cluster-service-name: nginx-svc
+    services.clusternet.io/multi-cluster-service-namespace: baz
+    clusternet.io/created-by: clusternet-agent
+addressType: IPv4
+endpoints:
+- addresses: ["203.0.113.66"]
+ports:
+- {{name: http, port: 80, protocol: TCP}}
+"#
+    );
+    parent
+        .kubectl_cmd()
+        .run_with_stdin(["apply", "-f", "-"], Some(&rogue))
+        .await?;
+
+    // Scaling: 9 replicas → 3 + 6, and the merged slices follow (exactly: no rogue endpoint).
     plugin
         .run(["scale", "deploy", "nginx-app", "-n", "baz", "--replicas=9"])
         .await?;
@@ -261,6 +291,11 @@ spec:
         Ok((a.len() == 3 && b.len() == 6 && endpoints == want).then_some(()))
     })
     .await?;
+
+    parent
+        .kubectl_cmd()
+        .run_with_stdin(["delete", "-f", "-"], Some(&rogue))
+        .await?;
 
     // child1 goes offline: its endpoints stay, not ready, and are ready again when it is back.
     let child1_ips = pod_ips(&children[0]).await?;
