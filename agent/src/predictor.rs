@@ -27,7 +27,7 @@ use clusternet_apis::apps::v1alpha1::ReplicaRequirements;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, Response, StatusCode};
-use k8s_openapi::api::core::v1::{Node, Pod, PodSpec, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -173,26 +173,6 @@ where
     }
 }
 
-fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    if let Some(effect) = toleration.effect.as_deref().filter(|e| !e.is_empty())
-        && effect != taint.effect
-    {
-        return false;
-    }
-    if let Some(key) = toleration.key.as_deref().filter(|k| !k.is_empty())
-        && key != taint.key
-    {
-        return false;
-    }
-    match toleration.operator.as_deref().unwrap_or("") {
-        "" | "Equal" => {
-            toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
-        "Exists" => true,
-        _ => false,
-    }
-}
-
 /// The predicted replicas of `requirements` over `nodes` running `pods`.
 pub fn max_acceptable_replicas(
     requirements: &ReplicaRequirements,
@@ -216,7 +196,10 @@ pub fn max_acceptable_replicas(
                 .unwrap_or_default();
             !taints.iter().any(|t| {
                 (t.effect == "NoSchedule" || t.effect == "NoExecute")
-                    && !requirements.tolerations.iter().any(|tol| tolerates(tol, t))
+                    && !requirements
+                        .tolerations
+                        .iter()
+                        .any(|tol| clusternet_apis::taints::tolerates(tol, t))
             })
         })
         .collect();
@@ -385,6 +368,7 @@ mod tests {
     use k8s_openapi::api::core::v1::{
         Container, NodeSpec, NodeStatus, PodStatus, ResourceRequirements,
     };
+    use k8s_openapi::api::core::v1::{Taint, Toleration};
     use serde_json::json;
 
     fn node(

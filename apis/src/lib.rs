@@ -23,6 +23,7 @@ pub mod crd;
 pub mod known;
 pub mod multicluster;
 pub mod proxies;
+pub mod taints;
 
 mod macros;
 mod schema;

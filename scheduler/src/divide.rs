@@ -15,18 +15,7 @@ use clusternet_apis::apps::v1alpha1::{
     DynamicDividingStrategy, Feed, FeedOrder, Subscription, SubscriptionStatus,
 };
 
-/// The key of a feed in `status.replicas`: `<apiVersion>/<kind>/<namespace>/<name>`, or
-/// `<apiVersion>/<kind>/<name>` for cluster-scoped feeds (Clusternet's `GetFeedKey`).
-pub fn feed_key(feed: &Feed) -> String {
-    if feed.namespace.is_empty() {
-        format!("{}/{}/{}", feed.api_version, feed.kind, feed.name)
-    } else {
-        format!(
-            "{}/{}/{}/{}",
-            feed.api_version, feed.kind, feed.namespace, feed.name
-        )
-    }
-}
+pub use clusternet_apis::apps::v1alpha1::feed_key;
 
 /// A scheduling decision: the bound clusters (`<namespace>/<name>` of ManagedClusters) and, for
 /// Dividing, per feed key the replicas of each bound cluster (same order), or `[]` for feeds

@@ -18,4 +18,4 @@ pub mod hash;
 pub mod options;
 pub mod predictor;
 pub mod queue;
-pub mod taints;
+pub use clusternet_apis::taints;

@@ -62,17 +62,7 @@ pub fn labels_match(
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-/// `<apiVersion>/<kind>[/<namespace>]/<name>`: the key of a feed in `status.replicas`.
-pub fn feed_key(feed: &Feed) -> String {
-    if feed.namespace.is_empty() {
-        format!("{}/{}/{}", feed.api_version, feed.kind, feed.name)
-    } else {
-        format!(
-            "{}/{}/{}/{}",
-            feed.api_version, feed.kind, feed.namespace, feed.name
-        )
-    }
-}
+pub use clusternet_apis::apps::v1alpha1::feed_key;
 
 /// `<Kind> [<namespace>/]<name>`, for messages.
 pub fn format_feed(feed: &Feed) -> String {

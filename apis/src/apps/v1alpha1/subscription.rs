@@ -289,6 +289,19 @@ pub struct SubGroupStrategy {
     pub min_clusters: i32,
 }
 
+/// The key of a feed in `status.replicas`: `<apiVersion>/<kind>/<namespace>/<name>`, or
+/// `<apiVersion>/<kind>/<name>` for cluster-scoped feeds (Clusternet's `GetFeedKey`).
+pub fn feed_key(feed: &Feed) -> String {
+    if feed.namespace.is_empty() {
+        format!("{}/{}/{}", feed.api_version, feed.kind, feed.name)
+    } else {
+        format!(
+            "{}/{}/{}/{}",
+            feed.api_version, feed.kind, feed.namespace, feed.name
+        )
+    }
+}
+
 /// A reference to a resource to deploy.
 #[derive(
     Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
