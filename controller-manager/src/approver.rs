@@ -117,13 +117,10 @@ fn error_policy(crr: Arc<ClusterRegistrationRequest>, err: &Error, _: Arc<Ctx>) 
     Action::requeue(Duration::from_secs(2))
 }
 
-/// An approval error (wrapped so the controller runtime can report it).
-#[derive(Debug, thiserror::Error)]
-#[error("{0:#}")]
-pub struct Error(anyhow::Error);
+pub use clusternet_component_base::reconcile::ReconcileError as Error;
 
 async fn reconcile(crr: Arc<ClusterRegistrationRequest>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    approve(&crr, &ctx).await.map_err(Error)?;
+    approve(&crr, &ctx).await.map_err(Error::from)?;
     Ok(Action::await_change())
 }
 
@@ -722,6 +719,13 @@ pub fn namespace_rules() -> Vec<PolicyRule> {
                 "delete",
                 "deletecollection",
             ],
+        ),
+        // East-west: the imports the controller-manager hands it (finalizer is the agent's).
+        rule(
+            &["multicluster.x-k8s.io"],
+            &["serviceimports"],
+            &[],
+            &["get", "list", "watch", "patch", "update"],
         ),
         // Events about its Descriptions.
         rule(

@@ -79,9 +79,7 @@ struct Ctx {
     reserved_namespace: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0:#}")]
-struct Error(anyhow::Error);
+use clusternet_component_base::reconcile::ReconcileError as Error;
 
 fn error_policy(_: Arc<Subscription>, err: &Error, _: Arc<Ctx>) -> Action {
     tracing::warn!(%err, "syncing FeedInventory");
@@ -89,7 +87,7 @@ fn error_policy(_: Arc<Subscription>, err: &Error, _: Arc<Ctx>) -> Action {
 }
 
 async fn reconcile(sub: Arc<Subscription>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    sync(&sub, &ctx).await.map_err(Error)?;
+    sync(&sub, &ctx).await.map_err(Error::from)?;
     Ok(Action::await_change())
 }
 

@@ -51,10 +51,7 @@ pub async fn run(client: kube::Client, resync: Duration) {
     .await;
 }
 
-/// A reconcile error.
-#[derive(Debug, thiserror::Error)]
-#[error("{0:#}")]
-pub struct Error(anyhow::Error);
+pub use clusternet_component_base::reconcile::ReconcileError as Error;
 
 fn error_policy(mc: Arc<ManagedCluster>, err: &Error, _: Arc<Ctx>) -> Action {
     tracing::warn!(cluster = %mc.metadata.name.as_deref().unwrap_or(""), error = %err, "cluster lifecycle; retrying");
@@ -138,7 +135,7 @@ pub fn desired_taints(mc: &ManagedCluster) -> Vec<Taint> {
 }
 
 async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    reconcile_inner(&mc, &ctx).await.map_err(Error)
+    reconcile_inner(&mc, &ctx).await.map_err(Error::from)
 }
 
 async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {

@@ -82,16 +82,7 @@ pub struct Ctx {
     pub charts: Store<HelmChart>,
 }
 
-/// A reconcile error: logged, and the object is retried.
-#[derive(Debug, thiserror::Error)]
-#[error("{0:#}")]
-pub struct Error(#[from] pub anyhow::Error);
-
-impl From<kube::Error> for Error {
-    fn from(err: kube::Error) -> Self {
-        Self(err.into())
-    }
-}
+pub use clusternet_component_base::reconcile::ReconcileError as Error;
 
 /// How long a failed object waits before it is retried (Go: yacht's rate limiter, whose
 /// first retries are sub-second too).
