@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use clusternet_apis::apps::v1alpha1::{Description, DescriptionDeployer, Feed};
 use clusternet_apis::known;
+use clusternet_component_base::finalizers;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use kube::api::{Api, Patch, PatchParams};
@@ -27,7 +28,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::child::{Child, DriftEvent, DriftReceiver};
 use crate::object::{DesiredObject, ObjectKey, drifted, owner_value, prepare};
@@ -382,45 +383,11 @@ fn has_finalizer(desc: &Description) -> bool {
 }
 
 async fn ensure_finalizer(api: &Api<Description>, desc: &Description) -> anyhow::Result<()> {
-    if has_finalizer(desc) {
-        return Ok(());
-    }
-    let mut finalizers = desc.finalizers().to_vec();
-    finalizers.push(known::APP_FINALIZER.to_string());
-    let patch =
-        json!({"metadata": {"finalizers": finalizers, "resourceVersion": desc.resource_version()}});
-    api.patch(
-        &desc.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
+    Ok(finalizers::ensure(api, desc, known::APP_FINALIZER).await?)
 }
 
 async fn remove_finalizer(api: &Api<Description>, desc: &Description) -> anyhow::Result<()> {
-    if !has_finalizer(desc) {
-        return Ok(());
-    }
-    let finalizers: Vec<&String> = desc
-        .finalizers()
-        .iter()
-        .filter(|f| *f != known::APP_FINALIZER)
-        .collect();
-    let patch =
-        json!({"metadata": {"finalizers": finalizers, "resourceVersion": desc.resource_version()}});
-    match api
-        .patch(
-            &desc.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(err) => Err(err.into()),
-    }
+    Ok(finalizers::remove(api, desc, &[known::APP_FINALIZER]).await?)
 }
 
 fn decode(desc: &Description) -> (Vec<DesiredObject>, Vec<String>) {
@@ -660,6 +627,7 @@ mod tests {
     use super::*;
     use clusternet_apis::apps::v1alpha1::{DescriptionSpec, DescriptionStatus, ManifestStatus};
     use k8s_openapi::ByteString;
+    use serde_json::json;
 
     fn desc(objects: &[Value], status: Option<DescriptionStatus>) -> Description {
         let mut d = Description::new(

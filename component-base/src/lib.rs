@@ -5,6 +5,7 @@
 pub mod client;
 pub mod duration;
 pub mod featuregate;
+pub mod finalizers;
 pub mod leader;
 pub mod lifeline;
 pub mod logging;

@@ -12,6 +12,7 @@ use clusternet_apis::apps::v1alpha1::{
 };
 use clusternet_apis::clusters::v1beta1::ManagedCluster;
 use clusternet_apis::known;
+use clusternet_component_base::finalizers;
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -77,59 +78,18 @@ fn is_uid_key(key: &str) -> bool {
     key.len() == 36 && !key.contains('/')
 }
 
-/// Sets the finalizer list (optimistically, on the cached resourceVersion).
-async fn set_finalizers<K>(api: &Api<K>, obj: &K, finalizers: Vec<String>) -> Result<()>
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    let patch = json!({"metadata": {
-        "finalizers": finalizers,
-        "resourceVersion": obj.meta().resource_version,
-    }});
-    match api
-        .patch(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(err) => Err(err.into()),
-    }
-}
-
 async fn ensure_finalizer<K>(api: &Api<K>, obj: &K) -> Result<()>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    if is_deleting(obj) || obj.finalizers().iter().any(|f| f == known::APP_FINALIZER) {
-        return Ok(());
-    }
-    let mut finalizers = obj.finalizers().to_vec();
-    finalizers.push(known::APP_FINALIZER.into());
-    set_finalizers(api, obj, finalizers).await
+    Ok(finalizers::ensure(api, obj, known::APP_FINALIZER).await?)
 }
 
 async fn remove_finalizers<K>(api: &Api<K>, obj: &K, remove: &[&str]) -> Result<()>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    if !obj
-        .finalizers()
-        .iter()
-        .any(|f| remove.contains(&f.as_str()))
-    {
-        return Ok(());
-    }
-    let keep = obj
-        .finalizers()
-        .iter()
-        .filter(|f| !remove.contains(&f.as_str()))
-        .cloned()
-        .collect();
-    set_finalizers(api, obj, keep).await
+    Ok(finalizers::remove(api, obj, remove).await?)
 }
 
 /// Merge-patches labels (`None` removes one).
@@ -1049,7 +1009,7 @@ async fn reconcile_manifest(m: Arc<Manifest>, ctx: Arc<Ctx>) -> Result<Action> {
         }
     }
     if wanted != m.finalizers() {
-        set_finalizers(&api, m.as_ref(), wanted).await?;
+        finalizers::set(&api, m.as_ref(), wanted).await?;
     }
     let (kind, namespace, name) = feed_of_manifest(&m);
     let mut prune = BTreeMap::new();
