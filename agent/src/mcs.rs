@@ -16,7 +16,10 @@ use std::time::Duration;
 use anyhow::Result;
 use clusternet_apis::known;
 use clusternet_apis::multicluster::derived_name;
-use clusternet_apis::multicluster::v1alpha1::{SERVICE_EXPORT_VALID, ServiceExport};
+use clusternet_apis::multicluster::v1alpha1::{
+    SERVICE_EXPORT_CONFLICT, SERVICE_EXPORT_VALID, ServiceExport, ServiceImport,
+};
+use clusternet_component_base::finalizers;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -27,6 +30,10 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
+
+/// On the parent's copy of an exported slice, set by the controller-manager: why this
+/// cluster's export conflicts with another cluster's.
+pub const CONFLICT_ANNOTATION: &str = "services.clusternet.io/conflict";
 
 /// Kubernetes' label naming the Service of an EndpointSlice.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -40,18 +47,18 @@ struct Ctx {
     namespace: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-struct Error(#[from] anyhow::Error);
+use clusternet_component_base::reconcile::ReconcileError as Error;
 
-impl From<kube::Error> for Error {
-    fn from(e: kube::Error) -> Self {
-        Self(e.into())
-    }
+/// Runs the controllers (exports, and east-west imports) until the agent stops leading.
+pub async fn run(child: kube::Client, parent: kube::Client, namespace: String) -> Result<()> {
+    let imports = run_imports(child.clone(), parent.clone(), namespace.clone());
+    let exports = run_exports(child, parent, namespace);
+    futures::future::join(imports, exports).await;
+    Ok(())
 }
 
-/// Runs the controller until the agent stops leading.
-pub async fn run(child: kube::Client, parent: kube::Client, namespace: String) -> Result<()> {
+async fn run_exports(child: kube::Client, parent: kube::Client, namespace: String) {
+    let (parent_for_watch, namespace_for_watch) = (parent.clone(), namespace.clone());
     let ctx = Arc::new(Ctx {
         child: child.clone(),
         parent,
@@ -75,10 +82,179 @@ pub async fn run(child: kube::Client, parent: kube::Client, namespace: String) -
         watcher::Config::default(),
         |svc: Service| Some(ObjectRef::new(&svc.name_any()).within(&svc.namespace()?)),
     )
+    // The parent's copies: the controller-manager's conflict verdict arrives on them.
+    .watches(
+        Api::<EndpointSlice>::namespaced(parent_for_watch, &namespace_for_watch),
+        watcher::Config::default().labels(&format!(
+            "{}={}",
+            known::OBJECT_CREATED_BY_LABEL,
+            known::CLUSTERNET_AGENT_NAME
+        )),
+        |slice: EndpointSlice| {
+            let labels = slice.labels();
+            Some(
+                ObjectRef::new(labels.get(known::LABEL_SERVICE_NAME)?)
+                    .within(labels.get(known::LABEL_SERVICE_NAMESPACE)?),
+            )
+        },
+    )
     .run(reconcile, error_policy, ctx)
     .for_each(|_| async {})
     .await;
-    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// East-west: an import the parent hands to this cluster (a ServiceImport copy labelled
+// `services.clusternet.io/imported-for` in the dedicated namespace, and the other clusters'
+// EndpointSlices with the same label) becomes, in the child, the selector-less derived Service
+// in the import's namespace and those slices, so that this cluster's pods reach the others'
+// endpoints by one name. The copy's finalizer is this agent's: it removes them from the child.
+
+/// Label on the parent's east-west copies: the derived Service they are for.
+pub const IMPORTED_FOR_LABEL: &str = "services.clusternet.io/imported-for";
+/// Annotation on the ServiceImport copy: the namespace of the derived Service in the child.
+pub const IMPORT_NAMESPACE_ANNOTATION: &str = "services.clusternet.io/import-namespace";
+/// EndpointSlices this agent writes in the child: kube's own controllers leave them alone.
+const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
+
+async fn run_imports(child: kube::Client, parent: kube::Client, namespace: String) {
+    let ctx = Arc::new(Ctx {
+        child,
+        parent: parent.clone(),
+        namespace: namespace.clone(),
+    });
+    Controller::new(
+        Api::<ServiceImport>::namespaced(parent.clone(), &namespace),
+        watcher::Config::default().labels(IMPORTED_FOR_LABEL),
+    )
+    .watches(
+        Api::<EndpointSlice>::namespaced(parent, &namespace),
+        watcher::Config::default().labels(IMPORTED_FOR_LABEL),
+        |slice: EndpointSlice| {
+            let derived = slice.labels().get(IMPORTED_FOR_LABEL)?.clone();
+            Some(ObjectRef::new(&derived).within(&slice.namespace()?))
+        },
+    )
+    .run(reconcile_import, import_error_policy, ctx)
+    .for_each(|_| async {})
+    .await;
+}
+
+fn import_error_policy(si: Arc<ServiceImport>, err: &Error, _: Arc<Ctx>) -> Action {
+    tracing::info!(import = %si.name_any(), error = %err, "east-west import; will retry");
+    Action::requeue(RETRY)
+}
+
+/// The child's copy of an east-west slice the parent handed over.
+pub fn child_slice(slice: &EndpointSlice, derived: &str, namespace: &str) -> EndpointSlice {
+    let mut labels = slice.labels().clone();
+    labels.insert(SERVICE_NAME_LABEL.into(), derived.to_string());
+    labels.insert(MANAGED_BY_LABEL.into(), known::CLUSTERNET_AGENT_NAME.into());
+    EndpointSlice {
+        metadata: kube::api::ObjectMeta {
+            name: slice.metadata.name.clone(),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        address_type: slice.address_type.clone(),
+        endpoints: slice.endpoints.clone(),
+        ports: slice.ports.clone(),
+    }
+}
+
+async fn reconcile_import(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let derived = si.name_any();
+    let target_ns = si
+        .annotations()
+        .get(IMPORT_NAMESPACE_ANNOTATION)
+        .cloned()
+        .unwrap_or_else(|| "default".into());
+    let services = Api::<Service>::namespaced(ctx.child.clone(), &target_ns);
+    let slices = Api::<EndpointSlice>::namespaced(ctx.child.clone(), &target_ns);
+    let selector = format!("{IMPORTED_FOR_LABEL}={derived}");
+    if si.meta().deletion_timestamp.is_some() {
+        slices
+            .delete_collection(
+                &DeleteParams::default(),
+                &ListParams::default().labels(&selector),
+            )
+            .await?;
+        let owned = services
+            .get_opt(&derived)
+            .await?
+            .is_some_and(|s| s.labels().contains_key(IMPORTED_FOR_LABEL));
+        if owned {
+            match services.delete(&derived, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let copies = Api::<ServiceImport>::namespaced(ctx.parent.clone(), &ctx.namespace);
+        finalizers::remove(&copies, si.as_ref(), &[known::APP_FINALIZER]).await?;
+        tracing::info!(service = %format!("{target_ns}/{derived}"), "east-west import removed from the child");
+        return Ok(Action::await_change());
+    }
+    let ports: Vec<serde_json::Value> = si
+        .spec
+        .ports
+        .iter()
+        .map(|p| {
+            let mut port = json!({
+                "port": p.port,
+                "protocol": if p.protocol.is_empty() { "TCP" } else { p.protocol.as_str() },
+            });
+            if !p.name.is_empty() {
+                port["name"] = json!(p.name);
+            }
+            port
+        })
+        .collect();
+    let mut labels = si.labels().clone();
+    labels.insert(IMPORTED_FOR_LABEL.into(), derived.clone());
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": derived, "namespace": target_ns, "labels": labels},
+        "spec": {"type": "ClusterIP", "ports": ports},
+    });
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    services
+        .patch(&derived, &apply, &Patch::Apply(&service))
+        .await?;
+    let handed = Api::<EndpointSlice>::namespaced(ctx.parent.clone(), &ctx.namespace)
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
+    let want: Vec<EndpointSlice> = handed
+        .iter()
+        .map(|s| child_slice(s, &derived, &target_ns))
+        .collect();
+    let names: BTreeSet<String> = want.iter().map(|s| s.name_any()).collect();
+    for existing in slices
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+    {
+        if !names.contains(&existing.name_any()) {
+            match slices
+                .delete(&existing.name_any(), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    for slice in &want {
+        slices
+            .patch(&slice.name_any(), &apply, &Patch::Apply(slice))
+            .await?;
+    }
+    tracing::debug!(service = %format!("{target_ns}/{derived}"), slices = want.len(), "east-west import synced");
+    Ok(Action::await_change())
 }
 
 fn error_policy(se: Arc<ServiceExport>, err: &Error, _: Arc<Ctx>) -> Action {
@@ -132,7 +308,6 @@ async fn reconcile(se: Arc<ServiceExport>, ctx: Arc<Ctx>) -> Result<Action, Erro
         "{SERVICE_NAME_LABEL}={}",
         derived_name(&se_ns, &se.name_any())
     );
-    let has_finalizer = se.finalizers().iter().any(|f| f == known::APP_FINALIZER);
     if se.meta().deletion_timestamp.is_some() {
         parent_slices
             .delete_collection(
@@ -140,37 +315,11 @@ async fn reconcile(se: Arc<ServiceExport>, ctx: Arc<Ctx>) -> Result<Action, Erro
                 &ListParams::default().labels(&derived),
             )
             .await?;
-        if has_finalizer {
-            let rest: Vec<&String> = se
-                .finalizers()
-                .iter()
-                .filter(|f| *f != known::APP_FINALIZER)
-                .collect();
-            let patch =
-                json!({"metadata": {"finalizers": rest, "resourceVersion": se.resource_version()}});
-            exports
-                .patch(
-                    &se.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await?;
-        }
+        finalizers::remove(&exports, se.as_ref(), &[known::APP_FINALIZER]).await?;
         tracing::info!(export = %key(&se), "service export recycled: its EndpointSlices are gone from the parent");
         return Ok(Action::await_change());
     }
-    if !has_finalizer {
-        let mut finalizers = se.finalizers().to_vec();
-        finalizers.push(known::APP_FINALIZER.to_string());
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": se.resource_version()}});
-        exports
-            .patch(
-                &se.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
-    }
+    finalizers::ensure(&exports, se.as_ref(), known::APP_FINALIZER).await?;
     set_valid(&ctx, &se).await?;
 
     let child_slices = Api::<EndpointSlice>::namespaced(ctx.child.clone(), &se_ns)
@@ -182,11 +331,24 @@ async fn reconcile(se: Arc<ServiceExport>, ctx: Arc<Ctx>) -> Result<Action, Erro
         .map(|s| parent_slice(s, &se, &ctx.namespace))
         .collect();
     let names: BTreeSet<String> = want.iter().map(|s| s.name_any()).collect();
-    for existing in parent_slices
+    let uploaded = parent_slices
         .list(&ListParams::default().labels(&derived))
         .await?
-        .items
-    {
+        .items;
+    // The controller-manager compares the exports of all clusters (the slices' annotation).
+    let conflict = uploaded
+        .iter()
+        .find_map(|s| s.annotations().get(CONFLICT_ANNOTATION).cloned());
+    let (status, reason, message) = match conflict {
+        Some(why) => ("True", "PortConflict", why),
+        None => (
+            "False",
+            "NoConflict",
+            "the clusters exporting this service agree on its ports".to_string(),
+        ),
+    };
+    set_condition(&ctx, &se, SERVICE_EXPORT_CONFLICT, status, reason, message).await?;
+    for existing in uploaded {
         if !names.contains(&existing.name_any()) {
             match parent_slices
                 .delete(&existing.name_any(), &DeleteParams::default())
@@ -234,16 +396,28 @@ async fn set_valid(ctx: &Ctx, se: &ServiceExport) -> Result<(), Error> {
             "the Service's endpoints are exported to the parent".to_string(),
         ),
     };
-    let current = se.status.as_ref().and_then(|s| {
-        s.conditions
-            .iter()
-            .find(|c| c.type_ == SERVICE_EXPORT_VALID)
-    });
-    if current.is_some_and(|c| c.status == status && c.reason == reason) {
+    set_condition(ctx, se, SERVICE_EXPORT_VALID, status, reason, message).await
+}
+
+/// Sets condition `type_` of the export, if it changed.
+async fn set_condition(
+    ctx: &Ctx,
+    se: &ServiceExport,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+) -> Result<(), Error> {
+    let se_ns = se.namespace().unwrap_or_default();
+    let current = se
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_));
+    if current.is_some_and(|c| c.status == status && c.reason == reason && c.message == message) {
         return Ok(());
     }
     let condition = Condition {
-        type_: SERVICE_EXPORT_VALID.into(),
+        type_: type_.into(),
         status: status.into(),
         reason: reason.into(),
         message,
@@ -256,7 +430,7 @@ async fn set_valid(ctx: &Ctx, se: &ServiceExport) -> Result<(), Error> {
         .map(|s| s.conditions.clone())
         .unwrap_or_default()
         .into_iter()
-        .filter(|c| c.type_ != SERVICE_EXPORT_VALID)
+        .filter(|c| c.type_ != type_)
         .collect();
     conditions.push(condition);
     let patch = json!({"status": {"conditions": conditions}});

@@ -70,6 +70,7 @@ async fn lead(opts: Options, parent: kube::Client, parent_config: kube::Config) 
     if opts.controller_enabled("serviceimport") && opts.feature_gates.enabled("MultiClusterService")
     {
         tasks.spawn(crate::mcs::run(parent.clone()));
+        tasks.spawn(crate::mcs::run_conflicts(parent.clone()));
     }
     tracing::info!(controllers = ?opts.controllers, "controllers started");
     match tasks.join_next().await {

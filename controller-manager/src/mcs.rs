@@ -26,6 +26,7 @@ use clusternet_apis::clusters::v1beta1::{CLUSTER_READY, ManagedCluster};
 use clusternet_apis::known;
 use clusternet_apis::multicluster::derived_name;
 use clusternet_apis::multicluster::v1alpha1::{ServiceImport, ServiceImportType};
+use clusternet_component_base::finalizers;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -38,6 +39,14 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// Opt-in to east-west on a ServiceImport: the clusters (names or ids, comma-separated, or
+/// `*`) that get the derived Service and the other clusters' endpoints, for their own pods.
+pub const IMPORT_TO_CLUSTERS_ANNOTATION: &str = "services.clusternet.io/import-to-clusters";
+/// On what the controller-manager hands to a cluster's agent for east-west (a ServiceImport
+/// copy and EndpointSlices in its dedicated namespace): the derived Service's name.
+pub const IMPORTED_FOR_LABEL: &str = "services.clusternet.io/imported-for";
+/// On the ServiceImport copy: the namespace the derived Service goes to in the child.
+pub const IMPORT_NAMESPACE_ANNOTATION: &str = "services.clusternet.io/import-namespace";
 const FIELD_MANAGER: &str = "clusternet-controller-manager";
 const RETRY: Duration = Duration::from_secs(1);
 /// Looked at again now and then even without events (a cluster's readiness is watched too).
@@ -49,19 +58,14 @@ struct Ctx {
     recorder: Recorder,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-struct Error(#[from] anyhow::Error);
-
-impl From<kube::Error> for Error {
-    fn from(e: kube::Error) -> Self {
-        Self(e.into())
-    }
-}
+use clusternet_component_base::reconcile::ReconcileError as Error;
 
 /// The multi-cluster service an import names, if it is one this controller serves.
 fn target(si: &ServiceImport) -> Option<(String, String)> {
-    if si.spec.r#type != ServiceImportType::ClusterSetIp {
+    // East-west copies in the clusters' namespaces are for their agents, not imports.
+    if si.spec.r#type != ServiceImportType::ClusterSetIp
+        || si.labels().contains_key(IMPORTED_FOR_LABEL)
+    {
         return None;
     }
     let labels = si.labels();
@@ -123,6 +127,163 @@ pub async fn run(client: kube::Client) {
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;
+}
+
+/// On an exported slice on the parent: why its cluster's export conflicts with another
+/// cluster's export of the same service (the agent turns it into the export's `Conflict`
+/// condition in the child).
+pub const CONFLICT_ANNOTATION: &str = "services.clusternet.io/conflict";
+
+/// Exports of one service by several clusters must agree on their ports (name, port, protocol);
+/// each exported slice is annotated with the disagreement, or not.
+pub async fn run_conflicts(client: kube::Client) {
+    let exported = watcher::Config::default().labels(&format!(
+        "{},{}={}",
+        known::LABEL_SERVICE_NAME,
+        known::OBJECT_CREATED_BY_LABEL,
+        known::CLUSTERNET_AGENT_NAME
+    ));
+    let controller = Controller::new(Api::<EndpointSlice>::all(client.clone()), exported.clone());
+    let store = controller.store();
+    let siblings = store.clone();
+    controller
+        // A slice that goes (a cluster stops exporting) changes the verdict of the others.
+        .watches(
+            Api::<EndpointSlice>::all(client.clone()),
+            exported,
+            move |slice: EndpointSlice| {
+                let group = (
+                    slice.labels().get(known::LABEL_SERVICE_NAME).cloned(),
+                    slice.labels().get(known::LABEL_SERVICE_NAMESPACE).cloned(),
+                );
+                siblings
+                    .state()
+                    .into_iter()
+                    .filter(move |s| {
+                        (
+                            s.labels().get(known::LABEL_SERVICE_NAME).cloned(),
+                            s.labels().get(known::LABEL_SERVICE_NAMESPACE).cloned(),
+                        ) == group
+                    })
+                    .map(|s| ObjectRef::from_obj(s.as_ref()))
+            },
+        )
+        .run(
+            move |slice: Arc<EndpointSlice>, client: Arc<kube::Client>| {
+                let store = store.clone();
+                async move { reconcile_conflicts(&slice, &client, &store).await }
+            },
+            |_, err: &Error, _| {
+                tracing::info!(error = %err, "checking exports for conflicts; will retry");
+                Action::requeue(RETRY)
+            },
+            Arc::new(client),
+        )
+        .for_each(|_| async {})
+        .await;
+}
+
+/// The ports a slice exports.
+fn ports_of(slice: &EndpointSlice) -> BTreeSet<(String, i32, String)> {
+    slice
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| {
+            (
+                p.name.clone().unwrap_or_default(),
+                p.port.unwrap_or_default(),
+                p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+            )
+        })
+        .collect()
+}
+
+/// For each cluster namespace exporting the service, why it conflicts (None if it does not).
+pub fn conflicts(slices: &[&EndpointSlice]) -> BTreeMap<String, Option<String>> {
+    let mut by_cluster: BTreeMap<String, BTreeSet<(String, i32, String)>> = BTreeMap::new();
+    // A slice without ports (kube's placeholder for a Service with no endpoints yet) says
+    // nothing about the ports.
+    for s in slices.iter().filter(|s| !ports_of(s).is_empty()) {
+        by_cluster
+            .entry(s.namespace().unwrap_or_default())
+            .or_default()
+            .extend(ports_of(s));
+    }
+    let show = |p: &BTreeSet<(String, i32, String)>| {
+        p.iter()
+            .map(|(n, port, proto)| format!("{n}:{port}/{proto}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    by_cluster
+        .iter()
+        .map(|(ns, mine)| {
+            let others: Vec<String> = by_cluster
+                .iter()
+                .filter(|(other, theirs)| *other != ns && *theirs != mine)
+                .map(|(other, theirs)| format!("{other} exports [{}]", show(theirs)))
+                .collect();
+            let why = (!others.is_empty()).then(|| {
+                format!(
+                    "this cluster exports ports [{}], but {}",
+                    show(mine),
+                    others.join("; ")
+                )
+            });
+            (ns.clone(), why)
+        })
+        .collect()
+}
+
+async fn reconcile_conflicts(
+    slice: &EndpointSlice,
+    client: &kube::Client,
+    store: &Store<EndpointSlice>,
+) -> Result<Action, Error> {
+    let labels = slice.labels();
+    let (Some(name), Some(ns)) = (
+        labels.get(known::LABEL_SERVICE_NAME),
+        labels.get(known::LABEL_SERVICE_NAMESPACE),
+    ) else {
+        return Ok(Action::await_change());
+    };
+    let group: Vec<Arc<EndpointSlice>> = store
+        .state()
+        .into_iter()
+        .filter(|s| {
+            s.labels().get(known::LABEL_SERVICE_NAME) == Some(name)
+                && s.labels().get(known::LABEL_SERVICE_NAMESPACE) == Some(ns)
+        })
+        .collect();
+    let refs: Vec<&EndpointSlice> = group.iter().map(|s| s.as_ref()).collect();
+    let verdicts = conflicts(&refs);
+    for s in &group {
+        let want = verdicts
+            .get(&s.namespace().unwrap_or_default())
+            .cloned()
+            .flatten();
+        if s.annotations().get(CONFLICT_ANNOTATION) != want.as_ref() {
+            let api = Api::<EndpointSlice>::namespaced(
+                client.clone(),
+                &s.namespace().unwrap_or_default(),
+            );
+            let patch = json!({"metadata": {"annotations": {CONFLICT_ANNOTATION: want}}});
+            match api
+                .patch(
+                    &s.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    Ok(Action::await_change())
 }
 
 fn is_ready(mc: &ManagedCluster) -> bool {
@@ -225,6 +386,16 @@ async fn reconcile(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Erro
         return Ok(Action::await_change());
     };
     let ns = si.namespace().unwrap_or_default();
+    // A cluster's dedicated namespace holds the east-west copies its agent may patch; nothing
+    // there is an import of the parent's, whatever its labels say.
+    if ctx
+        .clusters
+        .state()
+        .iter()
+        .any(|mc| mc.namespace().as_deref() == Some(ns.as_str()))
+    {
+        return Ok(Action::await_change());
+    }
     let imports = Api::<ServiceImport>::namespaced(ctx.client.clone(), &ns);
     let services = Api::<Service>::namespaced(ctx.client.clone(), &ns);
     let slices = Api::<EndpointSlice>::namespaced(ctx.client.clone(), &ns);
@@ -234,8 +405,8 @@ async fn reconcile(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Erro
         known::LABEL_SERVICE_NAME,
         known::LABEL_SERVICE_NAMESPACE
     );
-    let has_finalizer = si.finalizers().iter().any(|f| f == known::APP_FINALIZER);
     if si.meta().deletion_timestamp.is_some() {
+        east_west(&ctx, &si, &derived, &BTreeMap::new(), &[]).await?;
         slices
             .delete_collection(
                 &DeleteParams::default(),
@@ -247,37 +418,11 @@ async fn reconcile(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Erro
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(err) => return Err(err.into()),
         }
-        if has_finalizer {
-            let rest: Vec<&String> = si
-                .finalizers()
-                .iter()
-                .filter(|f| *f != known::APP_FINALIZER)
-                .collect();
-            let patch =
-                json!({"metadata": {"finalizers": rest, "resourceVersion": si.resource_version()}});
-            imports
-                .patch(
-                    &si.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await?;
-        }
+        finalizers::remove(&imports, si.as_ref(), &[known::APP_FINALIZER]).await?;
         tracing::info!(import = %key(&si), "service import recycled: its derived Service and EndpointSlices are gone");
         return Ok(Action::await_change());
     }
-    if !has_finalizer {
-        let mut finalizers = si.finalizers().to_vec();
-        finalizers.push(known::APP_FINALIZER.to_string());
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": si.resource_version()}});
-        imports
-            .patch(
-                &si.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await?;
-    }
+    finalizers::ensure(&imports, si.as_ref(), known::APP_FINALIZER).await?;
 
     // The derived Service, selector-less, and its load-balancer status from spec.ips.
     let service = Service {
@@ -344,6 +489,7 @@ async fn reconcile(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Erro
         .await?
         .items;
     let mut want = Vec::new();
+    let mut sources = Vec::new();
     let mut exporting = BTreeSet::new();
     let mut exported_ports = BTreeSet::new();
     for slice in &exported {
@@ -359,8 +505,10 @@ async fn reconcile(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Erro
         // The derived Service's name, whatever the slice says.
         copy.labels_mut()
             .insert(SERVICE_NAME_LABEL.into(), derived.clone());
+        sources.push((mc.namespace().unwrap_or_default(), copy.clone()));
         want.push(copy);
     }
+    east_west(&ctx, &si, &derived, &clusters, &sources).await?;
     let names: BTreeSet<String> = want.iter().map(|s| s.name_any()).collect();
     for existing in slices
         .list(&ListParams::default().labels(&mine))
@@ -436,9 +584,151 @@ async fn reconcile(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Erro
     Ok(Action::requeue(RESYNC))
 }
 
+/// The clusters (by dedicated namespace) an import's east-west annotation names.
+pub fn import_targets(
+    si: &ServiceImport,
+    clusters: &BTreeMap<String, Arc<ManagedCluster>>,
+) -> BTreeSet<String> {
+    let Some(value) = si.annotations().get(IMPORT_TO_CLUSTERS_ANNOTATION) else {
+        return BTreeSet::new();
+    };
+    let wanted: BTreeSet<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    clusters
+        .iter()
+        .filter(|(_, mc)| {
+            wanted.contains("*")
+                || wanted.contains(mc.name_any().as_str())
+                || wanted.contains(mc.spec.cluster_id.as_str())
+        })
+        .map(|(ns, _)| ns.clone())
+        .collect()
+}
+
+/// East-west: each target cluster gets, in its dedicated namespace, a copy of the import
+/// (with a finalizer for its agent, which builds the derived Service in the child from it)
+/// and the slices of the *other* clusters; clusters no longer targeted lose them. `sources`
+/// are the merged slices with the dedicated namespace of the cluster each came from.
+async fn east_west(
+    ctx: &Ctx,
+    si: &ServiceImport,
+    derived: &str,
+    clusters: &BTreeMap<String, Arc<ManagedCluster>>,
+    sources: &[(String, EndpointSlice)],
+) -> Result<(), Error> {
+    let targets = if si.meta().deletion_timestamp.is_some() {
+        BTreeSet::new()
+    } else {
+        import_targets(si, clusters)
+    };
+    let selector = format!("{IMPORTED_FOR_LABEL}={derived}");
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    // Copies where they no longer belong (their agents clean the children up).
+    for copy in Api::<ServiceImport>::all(ctx.client.clone())
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+    {
+        let ns = copy.namespace().unwrap_or_default();
+        if !targets.contains(&ns) && copy.meta().deletion_timestamp.is_none() {
+            let api = Api::<ServiceImport>::namespaced(ctx.client.clone(), &ns);
+            match api.delete(&copy.name_any(), &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    let mut wanted = BTreeSet::new();
+    for target in &targets {
+        let mut labels = si.labels().clone();
+        labels.insert(IMPORTED_FOR_LABEL.into(), derived.to_string());
+        let copy = json!({
+            "apiVersion": "multicluster.x-k8s.io/v1alpha1",
+            "kind": "ServiceImport",
+            "metadata": {
+                "name": derived,
+                "namespace": target,
+                "labels": labels,
+                "annotations": {IMPORT_NAMESPACE_ANNOTATION: si.namespace()},
+                "finalizers": [known::APP_FINALIZER],
+            },
+            "spec": {"type": "ClusterSetIP", "ports": si.spec.ports},
+        });
+        Api::<ServiceImport>::namespaced(ctx.client.clone(), target)
+            .patch(derived, &apply, &Patch::Apply(&copy))
+            .await?;
+        for (_, slice) in sources.iter().filter(|(from, _)| from != target) {
+            let mut out = slice.clone();
+            out.metadata.namespace = Some(target.clone());
+            let labels = out.labels_mut();
+            // Neither a slice of a Service on the parent nor an export: only this label says
+            // what it is for (the agent's export sync leaves it alone).
+            labels.remove(SERVICE_NAME_LABEL);
+            labels.insert(IMPORTED_FOR_LABEL.into(), derived.to_string());
+            wanted.insert((target.clone(), out.name_any()));
+            Api::<EndpointSlice>::namespaced(ctx.client.clone(), target)
+                .patch(&out.name_any(), &apply, &Patch::Apply(&out))
+                .await?;
+        }
+    }
+    for existing in Api::<EndpointSlice>::all(ctx.client.clone())
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+    {
+        let key = (
+            existing.namespace().unwrap_or_default(),
+            existing.name_any(),
+        );
+        if !wanted.contains(&key) {
+            let api = Api::<EndpointSlice>::namespaced(ctx.client.clone(), &key.0);
+            match api.delete(&key.1, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exports_that_disagree_on_ports_conflict() {
+        let slice = |ns: &str, port: i32| -> EndpointSlice {
+            serde_json::from_value(json!({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": "s", "namespace": ns},
+                "addressType": "IPv4", "endpoints": [],
+                "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+            }))
+            .unwrap()
+        };
+        let (a, b, c) = (slice("c1", 80), slice("c2", 80), slice("c3", 8080));
+        let mut placeholder = slice("c3", 1);
+        placeholder.ports = None;
+        let agree = conflicts(&[&a, &b, &placeholder]);
+        assert!(agree.values().all(Option::is_none));
+        let out = conflicts(&[&a, &b, &c]);
+        assert_eq!(
+            out["c3"].as_deref(),
+            Some(
+                "this cluster exports ports [http:8080/TCP], but c1 exports [http:80/TCP]; c2 exports [http:80/TCP]"
+            )
+        );
+        assert!(
+            out["c1"]
+                .as_deref()
+                .is_some_and(|m| m.contains("c3 exports [http:8080/TCP]"))
+        );
+    }
 
     #[test]
     fn forks_keep_labels_but_the_agents_and_mark_offline_clusters() {

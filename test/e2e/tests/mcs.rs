@@ -70,6 +70,32 @@ async fn merged(parent: &ControlPlane) -> Result<(BTreeSet<(String, bool)>, BTre
     Ok((endpoints, ports))
 }
 
+/// Whether `child` has the east-west derived Service, and the endpoint addresses it has for it.
+async fn in_child(child: &ControlPlane) -> Result<(bool, BTreeSet<String>)> {
+    let svc = get(child, &["svc", DERIVED, "-n", "default"]).await?;
+    let slices = get(
+        child,
+        &[
+            "endpointslices",
+            "-n",
+            "default",
+            "-l",
+            &format!("kubernetes.io/service-name={DERIVED}"),
+        ],
+    )
+    .await?
+    .unwrap_or(Value::Null);
+    let ips = slices["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+        .flat_map(|e| e["addresses"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    Ok((svc.is_some(), ips))
+}
+
 async fn events_of(parent: &ControlPlane, name: &str) -> Result<String> {
     parent
         .kubectl([
@@ -193,6 +219,103 @@ async fn walkthrough(env: &mut Environment) -> Result<()> {
     exporting.sort();
     ensure!(exporting == ["child1", "child2"], "{si}");
 
+    // Exports that disagree: child3 exports nginx-svc with its pods on port 8080 under the same
+    // name; every exporting cluster's ServiceExport then says Conflict, and no longer once it goes.
+    let conflicting = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: baz}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: nginx-other, namespace: baz}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec:
+      containers:
+      - {name: nginx, image: nginx:1.25, ports: [{containerPort: 8080, name: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nginx-svc, namespace: baz}
+spec:
+  selector: {app: nginx}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceExport
+metadata: {name: nginx-svc, namespace: baz}
+"#;
+    children[2]
+        .kubectl_cmd()
+        .run_with_stdin(["apply", "-f", "-"], Some(conflicting))
+        .await?;
+    let conflict = |child: &ControlPlane| {
+        let child = child.kubectl_cmd();
+        async move {
+            let se = child
+                .run([
+                    "get",
+                    "serviceexports",
+                    "nginx-svc",
+                    "-n",
+                    "baz",
+                    "-o",
+                    "json",
+                ])
+                .await?;
+            let se: Value = serde_json::from_str(&se)?;
+            anyhow::Ok(
+                se["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["type"] == "Conflict")
+                    .map(|c| {
+                        (
+                            c["status"].as_str().unwrap_or("").to_string(),
+                            c["message"].as_str().unwrap_or("").to_string(),
+                        )
+                    }),
+            )
+        }
+    };
+    let said = wait_for("Conflict in child1 and child3", TIMEOUT, POLL, || async {
+        let c1 = conflict(&children[0]).await?;
+        let c3 = conflict(&children[2]).await?;
+        Ok(match (c1, c3) {
+            (Some((a, m1)), Some((b, m3))) if a == "True" && b == "True" => {
+                Some(format!("{m1}\n{m3}"))
+            }
+            _ => None,
+        })
+    })
+    .await?;
+    eprintln!("Conflict conditions:\n{said}");
+    ensure!(
+        said.contains("http:8080/TCP") && said.contains("http:80/TCP"),
+        "{said}"
+    );
+    children[2]
+        .kubectl_cmd()
+        .run_with_stdin(["delete", "-f", "-"], Some(conflicting))
+        .await?;
+    wait_for(
+        "no Conflict once child3's export is gone",
+        TIMEOUT,
+        POLL,
+        || async {
+            Ok(conflict(&children[0])
+                .await?
+                .is_some_and(|(s, _)| s == "False")
+                .then_some(()))
+        },
+    )
+    .await?;
+
     // What users trip on: an import naming no export (as Clusternet's own example does), and a
     // port name that matches none of the exported ports.
     let wrong = r#"
@@ -280,6 +403,45 @@ ports:
         .run_with_stdin(["apply", "-f", "-"], Some(&rogue))
         .await?;
 
+    // East-west: marked for every cluster, each child gets the derived Service and the other
+    // clusters' endpoints (child3, which runs none, all of them).
+    parent
+        .kubectl([
+            "annotate",
+            "serviceimports",
+            "my-svc",
+            "-n",
+            "default",
+            "services.clusternet.io/import-to-clusters=*",
+        ])
+        .await?;
+    wait_for("east-west in every child", TIMEOUT, POLL, || async {
+        let c1 = in_child(&children[0]).await?;
+        let c2 = in_child(&children[1]).await?;
+        let c3 = in_child(&children[2]).await?;
+        Ok((c1 == (true, ips.1.clone())
+            && c2 == (true, ips.0.clone())
+            && c3 == (true, all.clone()))
+            .then_some(()))
+    })
+    .await?;
+    eprintln!(
+        "east-west, child3:\n{}\n{}",
+        children[2]
+            .kubectl(["get", "svc", DERIVED, "-n", "default"])
+            .await?,
+        children[2]
+            .kubectl([
+                "get",
+                "endpointslices",
+                "-n",
+                "default",
+                "-l",
+                &format!("kubernetes.io/service-name={DERIVED}")
+            ])
+            .await?
+    );
+
     // Scaling: 9 replicas → 3 + 6, and the merged slices follow (exactly: no rogue endpoint).
     plugin
         .run(["scale", "deploy", "nginx-app", "-n", "baz", "--replicas=9"])
@@ -349,12 +511,22 @@ ports:
     parent
         .kubectl(["delete", "-f", &import.display().to_string()])
         .await?;
-    wait_for("the derived Service gone", TIMEOUT, POLL, || async {
-        Ok(get(parent, &["svc", DERIVED, "-n", "default"])
-            .await?
-            .is_none()
-            .then_some(()))
-    })
+    wait_for(
+        "the derived Service gone, in the parent and the children",
+        TIMEOUT,
+        POLL,
+        || async {
+            let mut gone = get(parent, &["svc", DERIVED, "-n", "default"])
+                .await?
+                .is_none();
+            for child in children {
+                gone &= get(child, &["svc", DERIVED, "-n", "default"])
+                    .await?
+                    .is_none();
+            }
+            Ok(gone.then_some(()))
+        },
+    )
     .await?;
     Ok(())
 }
