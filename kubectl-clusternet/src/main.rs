@@ -131,7 +131,13 @@ fn version() -> String {
         "gitVersion": concat!("v", env!("CARGO_PKG_VERSION")),
         "gitCommit": option_env!("CLUSTERNET_GIT_COMMIT").unwrap_or(""),
         "buildDate": option_env!("CLUSTERNET_BUILD_DATE").unwrap_or("1970-01-01T00:00:00Z"),
-        "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+        // Go's names (GOOS/GOARCH), as Go's plugin prints them.
+        "platform": format!("{}/{}", std::env::consts::OS, match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            other => other,
+        }),
     });
     serde_json::to_string_pretty(&info).unwrap_or_default()
 }

@@ -121,25 +121,7 @@ async fn up(children: usize, nodes: usize) -> Result<()> {
     }
 
     println!("==> installing Clusternet CRDs into parent");
-    let crds = paths::workspace_root().join("deploy/crds");
-    parent
-        .kubectl([
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            &crds.to_string_lossy(),
-        ])
-        .await?;
-    parent
-        .kubectl([
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "-f",
-            &crds.to_string_lossy(),
-        ])
-        .await?;
+    clusternet_test_support::clusternet::install_crds(parent).await?;
 
     println!("==> starting clusternet-hub (aggregated apiserver) for parent");
     let hub_dir = local_dir().join("parent");
