@@ -9,17 +9,17 @@
 //! Beyond Clusternet, the export's `Valid` condition (KEP-1645) says whether there is a
 //! Service to export: `ServiceNotFound` or `ServiceTypeNotSupported` (ExternalName) otherwise.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use clusternet_apis::known;
-use clusternet_apis::multicluster::derived_name;
 use clusternet_apis::multicluster::v1alpha1::{
     SERVICE_EXPORT_CONFLICT, SERVICE_EXPORT_VALID, ServiceExport, ServiceImport,
 };
-use clusternet_component_base::finalizers;
+use clusternet_apis::multicluster::{derived_name, slice_copy};
+use clusternet_component_base::{finalizers, objects};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -150,17 +150,7 @@ pub fn child_slice(slice: &EndpointSlice, derived: &str, namespace: &str) -> End
     let mut labels = slice.labels().clone();
     labels.insert(SERVICE_NAME_LABEL.into(), derived.to_string());
     labels.insert(MANAGED_BY_LABEL.into(), known::CLUSTERNET_AGENT_NAME.into());
-    EndpointSlice {
-        metadata: kube::api::ObjectMeta {
-            name: slice.metadata.name.clone(),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels),
-            ..Default::default()
-        },
-        address_type: slice.address_type.clone(),
-        endpoints: slice.endpoints.clone(),
-        ports: slice.ports.clone(),
-    }
+    slice_copy(slice, slice.name_any(), namespace, labels)
 }
 
 async fn reconcile_import(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Error> {
@@ -185,11 +175,7 @@ async fn reconcile_import(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Actio
             .await?
             .is_some_and(|s| s.labels().contains_key(IMPORTED_FOR_LABEL));
         if owned {
-            match services.delete(&derived, &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(err) => return Err(err.into()),
-            }
+            objects::delete_if_present(&services, &derived, &DeleteParams::default()).await?;
         }
         let copies = Api::<ServiceImport>::namespaced(ctx.parent.clone(), &ctx.namespace);
         finalizers::remove(&copies, si.as_ref(), &[known::APP_FINALIZER]).await?;
@@ -231,28 +217,7 @@ async fn reconcile_import(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Actio
         .iter()
         .map(|s| child_slice(s, &derived, &target_ns))
         .collect();
-    let names: BTreeSet<String> = want.iter().map(|s| s.name_any()).collect();
-    for existing in slices
-        .list(&ListParams::default().labels(&selector))
-        .await?
-        .items
-    {
-        if !names.contains(&existing.name_any()) {
-            match slices
-                .delete(&existing.name_any(), &DeleteParams::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
-    }
-    for slice in &want {
-        slices
-            .patch(&slice.name_any(), &apply, &Patch::Apply(slice))
-            .await?;
-    }
+    objects::sync_labelled(&slices, &selector, &want, FIELD_MANAGER).await?;
     tracing::debug!(service = %format!("{target_ns}/{derived}"), slices = want.len(), "east-west import synced");
     Ok(Action::await_change())
 }
@@ -287,17 +252,12 @@ pub fn parent_slice(slice: &EndpointSlice, se: &ServiceExport, namespace: &str) 
             subs_ns.clone(),
         );
     }
-    EndpointSlice {
-        metadata: kube::api::ObjectMeta {
-            name: Some(format!("{se_ns}-{}", slice.name_any())),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels),
-            ..Default::default()
-        },
-        address_type: slice.address_type.clone(),
-        endpoints: slice.endpoints.clone(),
-        ports: slice.ports.clone(),
-    }
+    slice_copy(
+        slice,
+        format!("{se_ns}-{}", slice.name_any()),
+        namespace,
+        labels,
+    )
 }
 
 async fn reconcile(se: Arc<ServiceExport>, ctx: Arc<Ctx>) -> Result<Action, Error> {
@@ -330,11 +290,7 @@ async fn reconcile(se: Arc<ServiceExport>, ctx: Arc<Ctx>) -> Result<Action, Erro
         .iter()
         .map(|s| parent_slice(s, &se, &ctx.namespace))
         .collect();
-    let names: BTreeSet<String> = want.iter().map(|s| s.name_any()).collect();
-    let uploaded = parent_slices
-        .list(&ListParams::default().labels(&derived))
-        .await?
-        .items;
+    let uploaded = objects::sync_labelled(&parent_slices, &derived, &want, FIELD_MANAGER).await?;
     // The controller-manager compares the exports of all clusters (the slices' annotation).
     let conflict = uploaded
         .iter()
@@ -348,24 +304,6 @@ async fn reconcile(se: Arc<ServiceExport>, ctx: Arc<Ctx>) -> Result<Action, Erro
         ),
     };
     set_condition(&ctx, &se, SERVICE_EXPORT_CONFLICT, status, reason, message).await?;
-    for existing in uploaded {
-        if !names.contains(&existing.name_any()) {
-            match parent_slices
-                .delete(&existing.name_any(), &DeleteParams::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
-    }
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    for slice in &want {
-        parent_slices
-            .patch(&slice.name_any(), &params, &Patch::Apply(slice))
-            .await?;
-    }
     tracing::debug!(export = %key(&se), slices = want.len(), "service export synced to the parent");
     Ok(Action::await_change())
 }

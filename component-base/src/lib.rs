@@ -9,6 +9,7 @@ pub mod finalizers;
 pub mod leader;
 pub mod lifeline;
 pub mod logging;
+pub mod objects;
 pub mod quantity;
 pub mod reconcile;
 pub mod sealed;

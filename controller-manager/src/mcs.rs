@@ -24,9 +24,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clusternet_apis::clusters::v1beta1::{CLUSTER_READY, ManagedCluster};
 use clusternet_apis::known;
-use clusternet_apis::multicluster::derived_name;
 use clusternet_apis::multicluster::v1alpha1::{ServiceImport, ServiceImportType};
-use clusternet_component_base::finalizers;
+use clusternet_apis::multicluster::{derived_name, slice_copy};
+use clusternet_component_base::{finalizers, objects};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -332,21 +332,14 @@ pub fn fork(slice: &EndpointSlice, namespace: &str, ready: bool) -> EndpointSlic
             c.serving = Some(false);
         }
     }
-    EndpointSlice {
-        metadata: kube::api::ObjectMeta {
-            name: Some(format!(
-                "{}-{}",
-                slice.namespace().unwrap_or_default(),
-                slice.name_any()
-            )),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels),
-            ..Default::default()
-        },
-        address_type: slice.address_type.clone(),
-        endpoints,
-        ports: slice.ports.clone(),
-    }
+    let name = format!(
+        "{}-{}",
+        slice.namespace().unwrap_or_default(),
+        slice.name_any()
+    );
+    let mut copy = slice_copy(slice, name, namespace, labels);
+    copy.endpoints = endpoints;
+    copy
 }
 
 /// The derived Service's ports, from the import's.
@@ -413,11 +406,7 @@ async fn reconcile(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Erro
                 &ListParams::default().labels(&mine),
             )
             .await?;
-        match services.delete(&derived, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(err) => return Err(err.into()),
-        }
+        objects::delete_if_present(&services, &derived, &DeleteParams::default()).await?;
         finalizers::remove(&imports, si.as_ref(), &[known::APP_FINALIZER]).await?;
         tracing::info!(import = %key(&si), "service import recycled: its derived Service and EndpointSlices are gone");
         return Ok(Action::await_change());
@@ -488,7 +477,6 @@ async fn reconcile(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Erro
         )))
         .await?
         .items;
-    let mut want = Vec::new();
     let mut sources = Vec::new();
     let mut exporting = BTreeSet::new();
     let mut exported_ports = BTreeSet::new();
@@ -505,42 +493,19 @@ async fn reconcile(si: Arc<ServiceImport>, ctx: Arc<Ctx>) -> Result<Action, Erro
         // The derived Service's name, whatever the slice says.
         copy.labels_mut()
             .insert(SERVICE_NAME_LABEL.into(), derived.clone());
-        sources.push((mc.namespace().unwrap_or_default(), copy.clone()));
-        want.push(copy);
+        sources.push((mc.namespace().unwrap_or_default(), copy));
     }
     east_west(&ctx, &si, &derived, &clusters, &sources).await?;
-    let names: BTreeSet<String> = want.iter().map(|s| s.name_any()).collect();
-    for existing in slices
-        .list(&ListParams::default().labels(&mine))
-        .await?
-        .items
-    {
-        if !names.contains(&existing.name_any()) {
-            match slices
-                .delete(&existing.name_any(), &DeleteParams::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
-    }
-    for slice in &want {
-        slices
-            .patch(&slice.name_any(), &apply, &Patch::Apply(slice))
-            .await?;
-    }
+    let want: Vec<EndpointSlice> = sources.into_iter().map(|(_, s)| s).collect();
+    objects::sync_labelled(&slices, &mine, &want, FIELD_MANAGER).await?;
     let status_clusters: Vec<_> = exporting.iter().map(|c| json!({"cluster": c})).collect();
-    if si.status.as_ref().map(|s| s.clusters.len()).unwrap_or(0) != status_clusters.len()
-        || si.status.as_ref().is_some_and(|s| {
-            s.clusters
-                .iter()
-                .map(|c| &c.cluster)
-                .collect::<BTreeSet<_>>()
-                != exporting.iter().collect::<BTreeSet<_>>()
-        })
-    {
+    let reported: BTreeSet<&String> = si
+        .status
+        .iter()
+        .flat_map(|s| &s.clusters)
+        .map(|c| &c.cluster)
+        .collect();
+    if reported != exporting.iter().collect() {
         imports
             .patch_status(
                 &si.name_any(),
@@ -635,11 +600,7 @@ async fn east_west(
         let ns = copy.namespace().unwrap_or_default();
         if !targets.contains(&ns) && copy.meta().deletion_timestamp.is_none() {
             let api = Api::<ServiceImport>::namespaced(ctx.client.clone(), &ns);
-            match api.delete(&copy.name_any(), &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(err) => return Err(err.into()),
-            }
+            objects::delete_if_present(&api, &copy.name_any(), &DeleteParams::default()).await?;
         }
     }
     let mut wanted = BTreeSet::new();
@@ -686,11 +647,7 @@ async fn east_west(
         );
         if !wanted.contains(&key) {
             let api = Api::<EndpointSlice>::namespaced(ctx.client.clone(), &key.0);
-            match api.delete(&key.1, &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(err) => return Err(err.into()),
-            }
+            objects::delete_if_present(&api, &key.1, &DeleteParams::default()).await?;
         }
     }
     Ok(())

@@ -29,6 +29,27 @@ pub fn derived_name(namespace: &str, name: &str) -> String {
     format!("derived-{namespace}-{out}")
 }
 
+/// A copy of `slice` (address type, endpoints, ports) as `namespace/name` with `labels`: how
+/// exported, merged and east-west EndpointSlices are made from one another.
+pub fn slice_copy(
+    slice: &k8s_openapi::api::discovery::v1::EndpointSlice,
+    name: String,
+    namespace: &str,
+    labels: std::collections::BTreeMap<String, String>,
+) -> k8s_openapi::api::discovery::v1::EndpointSlice {
+    k8s_openapi::api::discovery::v1::EndpointSlice {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        address_type: slice.address_type.clone(),
+        endpoints: slice.endpoints.clone(),
+        ports: slice.ports.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -12,7 +12,7 @@ use clusternet_apis::apps::v1alpha1::{
 };
 use clusternet_apis::clusters::v1beta1::ManagedCluster;
 use clusternet_apis::known;
-use clusternet_component_base::finalizers;
+use clusternet_component_base::{finalizers, objects};
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -130,11 +130,7 @@ async fn delete<K>(api: &Api<K>, name: &str) -> Result<()>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(err) => Err(err.into()),
-    }
+    Ok(objects::delete_if_present(api, name, &DeleteParams::background()).await?)
 }
 
 /// Joins several errors into one (Go: `utilerrors.NewAggregate`).

@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use clusternet_e2e::examples::get;
 use clusternet_test_support::clusternet::{EnvOptions, Environment};
 use clusternet_test_support::kwok::NodeCapacity;
 use clusternet_test_support::{ControlPlane, paths, wait_for};
@@ -29,21 +30,6 @@ async fn apply(cp: &ControlPlane, doc: &str) -> Result<String> {
     cp.kubectl_cmd()
         .run_with_stdin(["apply", "-f", "-"], Some(doc))
         .await
-}
-
-/// `kubectl get <args> -o json` in `cp`, or None when it is not there.
-async fn get(cp: &ControlPlane, args: &[&str]) -> Result<Option<Value>> {
-    let mut all = vec!["get"];
-    all.extend_from_slice(args);
-    all.extend(["-o", "json"]);
-    let out = cp.kubectl_cmd().output(all, None).await?;
-    if !out.success {
-        if out.stderr.contains("NotFound") {
-            return Ok(None);
-        }
-        anyhow::bail!("kubectl get {args:?}: {}", out.stderr);
-    }
-    Ok(Some(serde_json::from_str(&out.stdout)?))
 }
 
 /// Waits until `check` holds for what `kubectl get <args>` shows in `cp`.
