@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use clusternet_e2e::examples::{self, dir_arg, get, user_copy};
-use clusternet_test_support::clusternet::{EnvOptions, Environment};
+use clusternet_test_support::clusternet::{EnvOptions, Environment, service_account_kubeconfig};
 use clusternet_test_support::kwok::NodeCapacity;
 use clusternet_test_support::{ControlPlane, wait_for};
 use serde_json::Value;
@@ -440,6 +440,49 @@ ports:
                 &format!("kubernetes.io/service-name={DERIVED}")
             ])
             .await?
+    );
+
+    // Another child cannot reach past its own namespace: child1's parent identity may not put
+    // EndpointSlices or ServiceImports into child2's namespace, and the east-west copy in its
+    // own namespace, relabelled as a plain import, is still not served as one.
+    let (ns1, ns2) = (&registered[0].namespace, &registered[1].namespace);
+    let child1_identity = service_account_kubeconfig(
+        parent,
+        ns1,
+        ns1,
+        &scratch.path().join("child1-identity.kubeconfig"),
+    )
+    .await?;
+    let as_child1 = clusternet_test_support::kubectl::Kubectl::new(&child1_identity);
+    let intrusions = [
+        format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: planted\n  namespace: {ns2}\n  labels:\n    clusternet.io/created-by: clusternet-agent\n    services.clusternet.io/multi-cluster-service-name: nginx-svc\n    services.clusternet.io/multi-cluster-service-namespace: baz\naddressType: IPv4\nendpoints:\n- addresses: [\"203.0.113.7\"]\n"
+        ),
+        format!(
+            "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceImport\nmetadata:\n  name: planted\n  namespace: {ns2}\nspec:\n  type: ClusterSetIP\n  ports: [{{port: 80, protocol: TCP}}]\n"
+        ),
+    ];
+    for doc in &intrusions {
+        let out = as_child1.output(["create", "-f", "-"], Some(doc)).await?;
+        ensure!(
+            !out.success && out.stderr.contains("forbidden"),
+            "child1 wrote into child2's namespace: {out:?}"
+        );
+    }
+    as_child1
+        .run([
+            "label",
+            "serviceimports",
+            DERIVED,
+            "-n",
+            ns1.as_str(),
+            "services.clusternet.io/imported-for-",
+        ])
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ensure!(
+        get(parent, &["svc", DERIVED, "-n", ns1]).await?.is_none(),
+        "a relabelled east-west copy was served as an import"
     );
 
     // Scaling: 9 replicas → 3 + 6, and the merged slices follow (exactly: no rogue endpoint).
