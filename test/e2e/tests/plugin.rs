@@ -466,6 +466,51 @@ async fn scenarios(env: &mut Environment) -> Result<()> {
             .map(|o| !o.success)?,
         "an unknown cluster is an error"
     );
+    // The deployer credentials are for those the parent lets read them: a user who may list
+    // ManagedClusters but not read Secrets gets no kubeconfig and no multi-cluster read.
+    parent
+        .kubectl(["create", "serviceaccount", "viewer", "-n", "default"])
+        .await?;
+    parent
+        .kubectl([
+            "create",
+            "clusterrole",
+            "clusternet-viewer",
+            "--verb=get,list,watch",
+            "--resource=managedclusters.clusters.clusternet.io",
+        ])
+        .await?;
+    parent
+        .kubectl([
+            "create",
+            "clusterrolebinding",
+            "clusternet-viewer",
+            "--clusterrole=clusternet-viewer",
+            "--serviceaccount=default:viewer",
+        ])
+        .await?;
+    let viewer = clusternet_test_support::clusternet::service_account_kubeconfig(
+        parent,
+        "default",
+        "viewer",
+        &scratch.path().join("viewer.kubeconfig"),
+    )
+    .await?;
+    let as_viewer = Kubectl::new(&viewer).clusternet();
+    let refused = as_viewer.output(["kubeconfig", "child1"], None).await?;
+    ensure!(
+        !refused.success
+            && refused.stderr.contains("child-cluster-deployer")
+            && refused.stdout.is_empty(),
+        "{refused:?}"
+    );
+    let refused = as_viewer
+        .output(["get", "ns", "--clusters=all"], None)
+        .await?;
+    ensure!(
+        !refused.success && refused.stderr.matches("Warning: cluster").count() == 3,
+        "{refused:?}"
+    );
 
     // ---- get --clusters=all: one table with a CLUSTER column --------------------------------
     let all = run(&k, &["get", "cm", "--clusters=all", "-A"]).await?;
