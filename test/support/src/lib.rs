@@ -20,6 +20,7 @@
 //! ```
 
 pub mod certs;
+pub mod charts;
 pub mod clusternet;
 pub mod controlplane;
 pub mod kubectl;

@@ -52,6 +52,22 @@ pub fn kwok_bin() -> Result<PathBuf> {
     )
 }
 
+/// Helm's CLI built by `make helm` (packages, indexes and pushes the chart fixtures).
+pub fn helm_bin() -> Result<PathBuf> {
+    existing(
+        go_bin_dir().join("helm"),
+        "build it with `make helm` (make test and make up do this)",
+    )
+}
+
+/// The OCI registry (distribution) built by `make registry` (serves charts as OCI artifacts).
+pub fn registry_bin() -> Result<PathBuf> {
+    existing(
+        go_bin_dir().join("registry"),
+        "build it with `make registry` (make test and make up do this)",
+    )
+}
+
 /// kubectl of the same Kubernetes version as the control planes.
 pub fn kubectl_bin() -> Result<PathBuf> {
     existing(
