@@ -13,6 +13,8 @@ BIN         := $(OUT)/bin
 CLUSTERS    ?= 2
 # Simulated (KWOK) nodes per child cluster in `make up`; 0 runs no scheduler and no KWOK.
 NODES       ?= 3
+# The public chart repository of `make up` (deploy/examples/helm names 127.0.0.1:18080).
+CHARTS_PORT ?= 18080
 CARGO       ?= cargo
 GO          ?= go
 # Go's build cache lives in ~/.cache/go-build and is reused across runs on one machine:
@@ -31,6 +33,8 @@ help:
 	@echo "make bench-workloads  100 MiB port-forward and a 10 MiB log: via the hub vs direct to the child"
 	@echo "make controlplane  build the local control plane (etcd + kube-apiserver + controllers) and kubectl"
 	@echo "make kwok        build KWOK (simulated nodes and pods for the children)"
+	@echo "make helm        build Helm's CLI (local chart repositories and checks in the tests)"
+	@echo "make registry    build the OCI registry (distribution) that serves charts as OCI artifacts"
 	@echo "make soak        the fault suite's workload for FAULTS_SOAK_MINUTES (30) with faults throughout"
 
 # ---------------------------------------------------------------------------------------------
@@ -70,6 +74,24 @@ kwok: prereqs
 	@echo "==> building KWOK $$(cd test/kwok && $(GO) list -m -f '{{.Version}}' sigs.k8s.io/kwok) (first build: ~5 min on 2 cores; later: seconds)"
 	@cd test/kwok && $(GO) build -o $(BIN)/kwok .
 
+# Helm's CLI (helm.sh/helm/v4, its own Go module): packages and indexes the chart fixtures and
+# pushes them to the registry. Stamped with its module version as Helm's release builds are.
+HELM_VERSION = $(shell cd test/helm && $(GO) list -m -f '{{.Version}}' helm.sh/helm/v4)
+.PHONY: helm
+helm: prereqs
+	@mkdir -p $(BIN)
+	@echo "==> building Helm $(HELM_VERSION) (first build: minutes on 2 cores; later: seconds)"
+	@cd test/helm && $(GO) build -ldflags "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION) -X helm.sh/helm/v4/internal/version.gitTreeState=clean" -o $(BIN)/helm helm.sh/helm/v4/cmd/helm
+
+# The OCI registry (github.com/distribution/distribution/v3, its own Go module) serving the
+# chart fixtures as OCI artifacts.
+REGISTRY_VERSION = $(shell cd test/registry && $(GO) list -m -f '{{.Version}}' github.com/distribution/distribution/v3)
+.PHONY: registry
+registry: prereqs
+	@mkdir -p $(BIN)
+	@echo "==> building the OCI registry (distribution) $(REGISTRY_VERSION) (first build: minutes on 2 cores; later: seconds)"
+	@cd test/registry && $(GO) build -ldflags "-X github.com/distribution/distribution/v3/version.version=$(REGISTRY_VERSION)" -o $(BIN)/registry github.com/distribution/distribution/v3/cmd/registry
+
 .PHONY: build
 build: prereqs
 	@echo "==> building the Rust workspace"
@@ -83,9 +105,9 @@ crds:
 # The local environment.
 
 .PHONY: up
-up: controlplane kwok build
+up: controlplane kwok helm registry build
 	@ln -sf $(ROOT)/target/debug/kubectl-clusternet $(BIN)/kubectl-clusternet
-	@$(CARGO) run -q -p clusternet-test-support --bin clusternet-local -- up --clusters $(CLUSTERS) --nodes $(NODES)
+	@$(CARGO) run -q -p clusternet-test-support --bin clusternet-local -- up --clusters $(CLUSTERS) --nodes $(NODES) --charts-port $(CHARTS_PORT)
 
 .PHONY: down
 down:
@@ -96,7 +118,7 @@ down:
 # Tests: everything CI runs.
 
 .PHONY: test
-test: controlplane kwok
+test: controlplane kwok helm registry
 	@echo "==> cargo fmt --check"
 	@$(CARGO) fmt --all -- --check
 	@echo "==> cargo clippy (warnings are errors)"
@@ -110,7 +132,7 @@ test: controlplane kwok
 # test): FAULTS_SOAK_MINUTES=30 make soak. Prints the hub's and agents' memory at start and end.
 FAULTS_SOAK_MINUTES ?= 30
 .PHONY: soak
-soak: controlplane kwok
+soak: controlplane kwok helm registry
 	@$(CARGO) build --workspace --bins
 	@FAULTS_SOAK_MINUTES=$(FAULTS_SOAK_MINUTES) $(CARGO) test -p clusternet-e2e --test faults -- --ignored soak --nocapture
 

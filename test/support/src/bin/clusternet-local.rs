@@ -2,17 +2,21 @@
 //!
 //! `up` starts `parent` and `child1..childN` as real control planes under `_output/local/<name>`
 //! (reusing what is already running), gives each child kube-scheduler and `--nodes` simulated
-//! (KWOK) nodes, installs Clusternet into them and prints what to type next. `down` stops every
-//! process `up` started.
+//! (KWOK) nodes, installs Clusternet into them, serves the Helm chart fixtures (a public chart
+//! repository on 127.0.0.1:18080, one behind basic auth, an OCI registry; see
+//! `clusternet_test_support::charts`) and prints what to type next. `down` stops every process
+//! `up` started.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use clusternet_test_support::charts::ChartRepos;
 use clusternet_test_support::clusternet::{self, Mode};
 use clusternet_test_support::kwok::{NodePool, Workloads};
 use clusternet_test_support::{ControlPlane, paths, process};
+use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
 #[command(about = "Local parent + child clusters for Clusternet")]
@@ -31,11 +35,22 @@ enum Cmd {
         /// Simulated (KWOK) nodes per child, with kube-scheduler; 0: neither.
         #[arg(long, default_value_t = 3)]
         nodes: usize,
+        /// Port of the public chart repository on 127.0.0.1 (deploy/examples/helm names 18080).
+        #[arg(long, default_value_t = 18080)]
+        charts_port: u16,
     },
     /// Stop everything `up` started.
     Down,
     /// Show what is running.
     Status,
+    /// Serve the chart repositories in `dir` until SIGTERM (what `up` starts in the background).
+    #[command(hide = true)]
+    ServeCharts {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        port: u16,
+    },
 }
 
 fn local_dir() -> PathBuf {
@@ -46,9 +61,14 @@ fn local_dir() -> PathBuf {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Up { clusters, nodes } => up(clusters, nodes).await,
+        Cmd::Up {
+            clusters,
+            nodes,
+            charts_port,
+        } => up(clusters, nodes, charts_port).await,
         Cmd::Down => down(),
         Cmd::Status => status().await,
+        Cmd::ServeCharts { dir, port } => serve_charts(&dir, port).await,
     }
 }
 
@@ -58,8 +78,10 @@ fn cluster_names(children: usize) -> Vec<String> {
         .collect()
 }
 
-async fn up(children: usize, nodes: usize) -> Result<()> {
+async fn up(children: usize, nodes: usize, charts_port: u16) -> Result<()> {
     let started = Instant::now();
+    // The chart repositories start alongside the control planes.
+    let charts = tokio::spawn(start_charts(charts_port));
     let names = cluster_names(children);
     println!("==> starting control planes: {}", names.join(", "));
     let mut tasks = Vec::new();
@@ -284,6 +306,33 @@ async fn up(children: usize, nodes: usize) -> Result<()> {
         println!("(NODES=0: no nodes and no kube-scheduler in the children; pods stay Pending)");
     }
     println!();
+    match charts.await? {
+        Ok((info, reused)) => {
+            println!(
+                "Deploy a Helm chart to every child (chart repositories{}: test/fixtures/charts):",
+                if reused { ", already running" } else { "" }
+            );
+            println!("  public     {}", info.http_url);
+            println!(
+                "  basic auth {}   user {} password {}",
+                info.auth_url, info.username, info.password
+            );
+            println!("  OCI        {}   (plain HTTP)", info.oci_url);
+            println!("  kubectl apply -f deploy/examples/helm/");
+            if let Some(child) = planes.get(1) {
+                println!(
+                    "  kubectl --kubeconfig {} get cm -n hello",
+                    rel(child.kubeconfig()).display()
+                );
+            }
+        }
+        Err(err) => {
+            println!(
+                "The chart repositories did not start, so the Helm example cannot run: {err:#}"
+            );
+        }
+    }
+    println!();
     println!(
         "The kubectl plugin (_output/bin/kubectl-clusternet; Clusternet's examples as they are):"
     );
@@ -375,6 +424,19 @@ async fn status() -> Result<()> {
     };
     for entry in entries.flatten() {
         let d = entry.path();
+        if d == charts_dir() {
+            match (
+                process::running_pid(&d.join("charts.pid")),
+                read_charts_info(&d),
+            ) {
+                (Some(pid), Ok(info)) if info.pid == pid => println!(
+                    "charts   pid {pid}: {} | {} | {}",
+                    info.http_url, info.auth_url, info.oci_url
+                ),
+                _ => println!("charts   not running"),
+            }
+            continue;
+        }
         match ControlPlane::attach(&d).await {
             Ok(cp) => println!("{:<8} running at {}", cp.name(), cp.server()),
             Err(err) => println!(
@@ -391,5 +453,119 @@ async fn status() -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn charts_dir() -> PathBuf {
+    local_dir().join("charts")
+}
+
+/// What `serve-charts` writes to `<dir>/charts.json` once it serves.
+#[derive(Serialize, Deserialize)]
+struct ChartsInfo {
+    pid: u32,
+    http_url: String,
+    auth_url: String,
+    username: String,
+    password: String,
+    oci_url: String,
+}
+
+fn read_charts_info(dir: &Path) -> Result<ChartsInfo> {
+    let data = std::fs::read(dir.join("charts.json"))?;
+    Ok(serde_json::from_slice(&data)?)
+}
+
+/// Starts `clusternet-local serve-charts` in the background (or finds it running with the public
+/// repository on `port`). Returns what it serves, and whether it was running already.
+async fn start_charts(port: u16) -> Result<(ChartsInfo, bool)> {
+    let dir = charts_dir();
+    let exe = std::env::current_exe().context("locating clusternet-local")?;
+    let pid_file = dir.join("charts.pid");
+    let want = format!("http://127.0.0.1:{port}");
+    if let Some(pid) = process::running_current(&pid_file, &exe) {
+        match read_charts_info(&dir) {
+            Ok(info) if info.pid == pid && info.http_url == want => return Ok((info, true)),
+            _ => {
+                process::stop(&pid_file, Duration::from_secs(10));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(dir.join("charts.json"));
+    let args = [
+        "serve-charts".to_string(),
+        "--dir".to_string(),
+        dir.to_string_lossy().into_owned(),
+        "--port".to_string(),
+        port.to_string(),
+    ];
+    let started = process::spawn_detached(&dir, "charts", &exe, &args)?;
+    let pid = started.pid;
+    let info = clusternet_test_support::wait_for(
+        "the chart repositories",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let dir = dir.clone();
+            async move {
+                if !process::alive(pid) {
+                    return Ok(Some(None));
+                }
+                Ok(read_charts_info(&dir)
+                    .ok()
+                    .filter(|i| i.pid == pid)
+                    .map(Some))
+            }
+        },
+    )
+    .await?;
+    match info {
+        Some(info) => Ok((info, false)),
+        None => {
+            let why = std::fs::read_to_string(dir.join("charts.error"))
+                .unwrap_or_else(|_| "serve-charts exited".to_string());
+            anyhow::bail!(
+                "{why}\n  (`make up CHARTS_PORT=<port>` serves the public repository on another port; deploy/examples/helm/helm-chart.yaml names 18080; log: {})",
+                started.log.display()
+            )
+        }
+    }
+}
+
+/// `serve-charts`: the chart repositories, until SIGTERM (`make down`) or Ctrl-C.
+async fn serve_charts(dir: &Path, port: u16) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let _ = std::fs::remove_file(dir.join("charts.error"));
+    let repos = match ChartRepos::start_with_http_port(dir, port).await {
+        Ok(repos) => repos,
+        Err(err) => {
+            // For `up` to show (the log may hold a backtrace).
+            let _ = std::fs::write(dir.join("charts.error"), format!("{err:#}"));
+            return Err(err);
+        }
+    };
+    let info = ChartsInfo {
+        pid: std::process::id(),
+        http_url: repos.http_url.clone(),
+        auth_url: repos.auth_url.clone(),
+        username: repos.username.clone(),
+        password: repos.password.clone(),
+        oci_url: repos.oci_url.clone(),
+    };
+    let tmp = dir.join("charts.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?)?;
+    std::fs::rename(&tmp, dir.join("charts.json"))?;
+    println!(
+        "serving charts: {} | {} | {}",
+        info.http_url, info.auth_url, info.oci_url
+    );
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    // Stops the registry too.
+    drop(repos);
+    let _ = std::fs::remove_file(dir.join("charts.json"));
     Ok(())
 }
