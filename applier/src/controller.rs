@@ -35,11 +35,12 @@ use crate::object::{DesiredObject, ObjectKey, drifted, owner_value, prepare};
 use crate::queue::Queue;
 use crate::status::{self, DesiredOutcome, PruneOutcome};
 
-/// What a component does with one Description.
+/// What a component does with one Description (or HelmRelease: `C` is then the client
+/// configuration Helm is given).
 #[derive(Debug)]
-pub enum Target {
+pub enum Target<C = Child> {
     /// Deploy it into this child.
-    Deploy(Child),
+    Deploy(C),
     /// Not ours to deploy (another component does).
     Skip,
     /// The cluster is gone (no ManagedCluster), or has been unreachable too long to wait for:

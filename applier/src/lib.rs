@@ -26,6 +26,7 @@
 
 pub mod child;
 pub mod controller;
+pub mod helm;
 pub mod object;
 pub mod queue;
 pub mod status;
