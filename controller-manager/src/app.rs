@@ -50,12 +50,17 @@ async fn lead(opts: Options, parent: kube::Client, parent_config: kube::Config) 
     }
     // Clusternet's deployer (gate Deployer): Subscription → Base → Description, and push mode.
     if opts.controller_enabled("deployer") && opts.feature_gates.enabled("Deployer") {
-        tasks.spawn(pusher::run(parent.clone(), parent_config.clone()));
+        tasks.spawn(pusher::run(
+            parent.clone(),
+            parent_config.clone(),
+            opts.helm_binary.clone(),
+        ));
         tasks.spawn(deployer::run(
             parent.clone(),
             deployer::Config {
                 reserved_namespace: opts.reserved_namespace.clone(),
                 feed_in_use_protection: opts.feature_gates.enabled("FeedInUseProtection"),
+                helm: opts.helm_binary.clone(),
             },
         ));
     }

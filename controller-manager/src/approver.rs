@@ -696,6 +696,19 @@ pub fn namespace_rules() -> Vec<PolicyRule> {
             &[],
             &["get", "update", "patch"],
         ),
+        // Pull mode: install its HelmReleases, hold them with a finalizer, report their status.
+        rule(
+            &[apps],
+            &["helmreleases"],
+            &[],
+            &["get", "list", "watch", "patch", "update"],
+        ),
+        rule(
+            &[apps],
+            &["helmreleases/status"],
+            &[],
+            &["get", "update", "patch"],
+        ),
         // Upload the child's CA and deployer token (create cannot be limited by name).
         rule(&[""], &["secrets"], &[], &["create"]),
         rule(
@@ -856,6 +869,9 @@ mod tests {
             "update"
         ));
         assert!(grants("apps.clusternet.io", "descriptions/status", "patch"));
+        assert!(grants("apps.clusternet.io", "helmreleases/status", "patch"));
+        assert!(!grants("apps.clusternet.io", "helmreleases", "create"));
+        assert!(!grants("apps.clusternet.io", "helmcharts", "update"));
         let cluster = cluster_rules("abc", true);
         assert!(cluster.iter().all(|r| r.verbs != ["get"]
             || r.resource_names.as_deref() == Some(&["clusternet-abc".to_string()][..])));

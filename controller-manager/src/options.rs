@@ -45,6 +45,11 @@ pub struct Options {
     #[arg(long, default_value = "5s")]
     pub cluster_lifecycle_resync: GoDuration,
 
+    /// The Helm CLI (Helm 4) that installs HelmChart feeds into children in push mode and
+    /// looks charts up; a path, or a name looked up in PATH. Go Clusternet links Helm in.
+    #[arg(long, env = "CLUSTERNET_HELM_BINARY", default_value = "helm")]
+    pub helm_binary: PathBuf,
+
     /// Namespace of the leader-election Lease.
     #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_SYSTEM_NAMESPACE)]
     pub leader_elect_resource_namespace: String,

@@ -1,4 +1,5 @@
-//! Push mode: the controller-manager applies generic Descriptions into the child clusters the
+//! Push mode: the controller-manager applies generic Descriptions (and installs the HelmReleases
+//! of Helm Descriptions, `clusternet_applier::helm`) into the child clusters the
 //! hub deploys to (Clusternet's `DeployableByHub`: the ManagedCluster's `spec.syncMode` is not
 //! `Pull` and `status.appPusher` is true — `Push`, or `Dual` with the agent's `AppPusher` gate
 //! on), as Clusternet's controller-manager generic deployer does
@@ -19,12 +20,13 @@
 //! touching the child.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use clusternet_apis::apps::v1alpha1::Description;
+use clusternet_apis::apps::v1alpha1::{Description, HelmChart, HelmRelease};
 use clusternet_apis::clusters::v1beta1::{CLUSTER_READY, ClusterSyncMode, ManagedCluster};
 use clusternet_apis::known;
+use clusternet_applier::helm::HelmPlacement;
 use clusternet_applier::{Child, DriftSender, Placement, Target};
 use clusternet_component_base::client::{self, ServerTrust};
 use k8s_openapi::api::core::v1::Secret;
@@ -89,11 +91,16 @@ struct Hub {
     children: Mutex<HashMap<String, (String, String, Child)>>,
 }
 
-impl Placement for Hub {
-    async fn target(&self, desc: &Description) -> Result<Target> {
-        let namespace = desc.namespace().unwrap_or_default();
-        let cluster_id = desc
-            .labels()
+impl Hub {
+    /// The cluster of an object labelled with its cluster id in `namespace`, and what this
+    /// component does with it.
+    async fn resolve(
+        &self,
+        namespace: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+        deleting: bool,
+    ) -> Result<Target<(String, ManagedCluster)>> {
+        let cluster_id = labels
             .get(known::CLUSTER_ID_LABEL)
             .cloned()
             .unwrap_or_default();
@@ -102,10 +109,8 @@ impl Placement for Hub {
             "empty clusterID from label {}",
             known::CLUSTER_ID_LABEL
         );
-        let deleting = desc.metadata.deletion_timestamp.is_some();
         let Some(mc) = self.clusters.state().into_iter().find(|mc| {
-            mc.metadata.namespace.as_deref() == Some(namespace.as_str())
-                && mc.spec.cluster_id == cluster_id
+            mc.metadata.namespace.as_deref() == Some(namespace) && mc.spec.cluster_id == cluster_id
         }) else {
             if deleting {
                 return Ok(Target::Lost);
@@ -130,14 +135,17 @@ impl Placement for Hub {
         if !deployable_by_hub(&mc)? {
             return Ok(Target::Skip);
         }
-        Ok(Target::Deploy(
-            self.child(&namespace, &cluster_id, &mc).await?,
-        ))
+        Ok(Target::Deploy((cluster_id, (*mc).clone())))
     }
-}
 
-impl Hub {
-    async fn child(&self, namespace: &str, cluster_id: &str, mc: &ManagedCluster) -> Result<Child> {
+    /// How the child is reached (see the module docs): its URL, the deployer token and the
+    /// client configuration.
+    async fn child_config(
+        &self,
+        namespace: &str,
+        cluster_id: &str,
+        mc: &ManagedCluster,
+    ) -> Result<(String, String, kube::Config)> {
         let secrets: Api<Secret> = Api::namespaced(self.parent.clone(), namespace);
         let secret = secrets
             .get(known::CHILD_CLUSTER_SECRET_NAME)
@@ -167,13 +175,6 @@ impl Hub {
         } else {
             text(known::CLUSTER_API_SERVER_URL_KEY)
         };
-        if let Ok(children) = self.children.lock()
-            && let Some((u, t, child)) = children.get(cluster_id)
-            && *u == url
-            && *t == token
-        {
-            return Ok(child.clone());
-        }
         let config = if use_socket {
             let mut config = self.parent_config.clone();
             config.cluster_url = url.parse().with_context(|| format!("invalid URL {url}"))?;
@@ -190,8 +191,21 @@ impl Hub {
                 .context("no ca.crt in the child cluster Secret")?;
             client::token_config(&url, &token, &ServerTrust::Ca(ca))?
         };
+        Ok((url, token, config))
+    }
+
+    async fn child(&self, namespace: &str, cluster_id: &str, mc: &ManagedCluster) -> Result<Child> {
+        let (url, token, config) = self.child_config(namespace, cluster_id, mc).await?;
+        if let Ok(children) = self.children.lock()
+            && let Some((u, t, child)) = children.get(cluster_id)
+            && *u == url
+            && *t == token
+        {
+            return Ok(child.clone());
+        }
+        let via_hub = mc.status.as_ref().is_some_and(|s| s.use_socket);
         let child = Child::new(client::client(config)?, cluster_id, self.drift.clone());
-        tracing::info!(%cluster_id, via_hub = use_socket, "pushing Descriptions to child cluster");
+        tracing::info!(%cluster_id, via_hub, "pushing Descriptions to child cluster");
         if let Ok(mut children) = self.children.lock() {
             children.insert(cluster_id.to_string(), (url, token, child.clone()));
         }
@@ -199,8 +213,67 @@ impl Hub {
     }
 }
 
-/// Runs the push-mode deployer for every cluster namespace.
-pub async fn run(parent: kube::Client, parent_config: kube::Config) {
+/// The hub side shared by the Description applier and the HelmRelease reconciler.
+#[derive(Clone)]
+struct Shared(Arc<Hub>);
+
+impl Placement for Shared {
+    async fn target(&self, desc: &Description) -> Result<Target> {
+        let namespace = desc.namespace().unwrap_or_default();
+        let deleting = desc.metadata.deletion_timestamp.is_some();
+        Ok(
+            match self.0.resolve(&namespace, desc.labels(), deleting).await? {
+                Target::Deploy((id, mc)) => {
+                    Target::Deploy(self.0.child(&namespace, &id, &mc).await?)
+                }
+                Target::Skip => Target::Skip,
+                Target::Lost => Target::Lost,
+                Target::Wait(why) => Target::Wait(why),
+            },
+        )
+    }
+}
+
+impl HelmPlacement for Shared {
+    async fn target(&self, hr: &HelmRelease) -> Result<Target<kube::Config>> {
+        let namespace = hr.namespace().unwrap_or_default();
+        let deleting = hr.metadata.deletion_timestamp.is_some();
+        Ok(
+            match self.0.resolve(&namespace, hr.labels(), deleting).await? {
+                Target::Deploy((id, mc)) => {
+                    Target::Deploy(self.0.child_config(&namespace, &id, &mc).await?.2)
+                }
+                Target::Skip => Target::Skip,
+                Target::Lost => Target::Lost,
+                Target::Wait(why) => Target::Wait(why),
+            },
+        )
+    }
+
+    /// Only the pull secret of a HelmChart (which users, not agents, write) for the same
+    /// repository and chart: the cluster's agent can edit this HelmRelease, and this component
+    /// can read every Secret.
+    async fn may_use_pull_secret(&self, hr: &HelmRelease) -> Result<bool> {
+        let charts: Api<HelmChart> = Api::all(self.0.parent.clone());
+        let o = &hr.spec.helm_options;
+        Ok(charts
+            .list(&Default::default())
+            .await
+            .context("listing HelmCharts")?
+            .items
+            .iter()
+            .any(|c| {
+                let co = &c.spec.helm_options;
+                co.chart_pull_secret == o.chart_pull_secret
+                    && co.repository == o.repository
+                    && co.chart == o.chart
+            }))
+    }
+}
+
+/// Runs the push-mode deployer for every cluster namespace: generic Descriptions, and the
+/// HelmReleases of Helm Descriptions with `helm`.
+pub async fn run(parent: kube::Client, parent_config: kube::Config, helm: std::path::PathBuf) {
     use futures::StreamExt;
     use kube::runtime::{WatchStreamExt, reflector, watcher};
     let (drift_tx, drift_rx) = clusternet_applier::drift_channel();
@@ -229,24 +302,34 @@ pub async fn run(parent: kube::Client, parent_config: kube::Config) {
     });
     let _watch = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(watch));
     let _ = clusters.wait_until_ready().await;
-    let hub = Hub {
+    let hub = Shared(Arc::new(Hub {
         parent: parent.clone(),
         parent_config,
         clusters,
         drift: drift_tx,
         children: Mutex::new(HashMap::new()),
-    };
-    clusternet_applier::run_with_wakeups(
-        parent,
-        hub,
-        drift_rx,
-        wake_rx,
-        clusternet_applier::Settings {
-            reporter: known::CLUSTERNET_CTRL_MGR_NAME.into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    }));
+    tokio::join!(
+        clusternet_applier::run_with_wakeups(
+            parent.clone(),
+            hub.clone(),
+            drift_rx,
+            wake_rx,
+            clusternet_applier::Settings {
+                reporter: known::CLUSTERNET_CTRL_MGR_NAME.into(),
+                ..Default::default()
+            },
+        ),
+        clusternet_applier::helm::run(
+            parent,
+            hub,
+            clusternet_applier::helm::Settings {
+                helm,
+                reporter: known::CLUSTERNET_CTRL_MGR_NAME.into(),
+                ..Default::default()
+            },
+        ),
+    );
 }
 
 #[cfg(test)]

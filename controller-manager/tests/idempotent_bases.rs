@@ -61,6 +61,7 @@ async fn racing_reconciles_make_one_base_per_cluster() -> Result<()> {
         config: Config {
             reserved_namespace: "clusternet-reserved".into(),
             feed_in_use_protection: false,
+            helm: "helm".into(),
         },
         subs: frozen(),
         bases: frozen(),
@@ -72,6 +73,7 @@ async fn racing_reconciles_make_one_base_per_cluster() -> Result<()> {
         namespaces,
         finvs: frozen(),
         charts: frozen(),
+        releases: frozen(),
     });
     // Two at once, then two more: none of them sees a Base in its cache.
     let (a, b) = tokio::join!(
@@ -150,6 +152,7 @@ async fn duplicates_left_by_older_versions_are_removed() -> Result<()> {
         config: Config {
             reserved_namespace: "clusternet-reserved".into(),
             feed_in_use_protection: false,
+            helm: "helm".into(),
         },
         subs: frozen(),
         bases,
@@ -161,6 +164,7 @@ async fn duplicates_left_by_older_versions_are_removed() -> Result<()> {
         namespaces,
         finvs: frozen(),
         charts: frozen(),
+        releases: frozen(),
     };
     controllers::populate_bases(&ctx, &sub).await?;
     let left: Vec<_> = api

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use clusternet_apis::apps::v1alpha1::{
-    Base, Description, Feed, Globalization, Localization, Manifest, OverrideConfig, OverridePolicy,
-    SchedulingStrategyType, Subscription,
+    Base, Description, DescriptionDeployer, Feed, Globalization, HelmChartPhase, Localization,
+    Manifest, OverrideConfig, OverridePolicy, SchedulingStrategyType, Subscription,
 };
 use clusternet_apis::clusters::v1beta1::ManagedCluster;
 use clusternet_apis::known;
@@ -27,18 +27,18 @@ use super::render::{self, feed_selector, format_feed, labels_match};
 use super::status::{self, BoundCluster};
 use super::{Ctx, Error, RETRY, key};
 
-type Result<T, E = Error> = std::result::Result<T, E>;
+pub(super) type Result<T, E = Error> = std::result::Result<T, E>;
 
-const SUBSCRIPTION: &str = "Subscription";
-const BASE: &str = "Base";
-const HELM_CHART: &str = "HelmChart";
+pub(super) const SUBSCRIPTION: &str = "Subscription";
+pub(super) const BASE: &str = "Base";
+pub(super) const HELM_CHART: &str = "HelmChart";
 
-fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, _: Arc<Ctx>) -> Action {
+pub(super) fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, _: Arc<Ctx>) -> Action {
     tracing::info!(object = %obj.name_any(), error = %err, "deployer: retrying");
     Action::requeue(RETRY)
 }
 
-async fn drain<K: Resource, E: std::fmt::Display>(
+pub(super) async fn drain<K: Resource, E: std::fmt::Display>(
     name: &'static str,
     stream: impl futures::Stream<Item = Result<(ObjectRef<K>, Action), E>>,
 ) {
@@ -54,14 +54,14 @@ async fn drain<K: Resource, E: std::fmt::Display>(
 // ----------------------------------------------------------------------------------------
 // Small API helpers.
 
-fn is_deleting<K: Resource>(obj: &K) -> bool {
+pub(super) fn is_deleting<K: Resource>(obj: &K) -> bool {
     obj.meta().deletion_timestamp.is_some()
 }
 
 /// Whether the shared cache already holds this version of `obj`. Each controller watches on
 /// its own, so a change can reach a controller before the cache it renders from: render only
 /// once they agree (Go's controllers read the informer that triggered them).
-fn cached<K>(store: &kube::runtime::reflector::Store<K>, obj: &K) -> bool
+pub(super) fn cached<K>(store: &kube::runtime::reflector::Store<K>, obj: &K) -> bool
 where
     K: Resource<DynamicType = ()> + Clone,
 {
@@ -71,21 +71,21 @@ where
 }
 
 /// How soon to look again when the cache is behind.
-const CACHE_LAG: std::time::Duration = std::time::Duration::from_millis(100);
+pub(super) const CACHE_LAG: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Whether a label key is an object UID (Go: 36 characters, no `/`).
-fn is_uid_key(key: &str) -> bool {
+pub(super) fn is_uid_key(key: &str) -> bool {
     key.len() == 36 && !key.contains('/')
 }
 
-async fn ensure_finalizer<K>(api: &Api<K>, obj: &K) -> Result<()>
+pub(super) async fn ensure_finalizer<K>(api: &Api<K>, obj: &K) -> Result<()>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
     Ok(finalizers::ensure(api, obj, known::APP_FINALIZER).await?)
 }
 
-async fn remove_finalizers<K>(api: &Api<K>, obj: &K, remove: &[&str]) -> Result<()>
+pub(super) async fn remove_finalizers<K>(api: &Api<K>, obj: &K, remove: &[&str]) -> Result<()>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -93,7 +93,7 @@ where
 }
 
 /// Merge-patches labels (`None` removes one).
-async fn patch_labels<K>(
+pub(super) async fn patch_labels<K>(
     api: &Api<K>,
     name: &str,
     labels: &BTreeMap<String, Option<String>>,
@@ -116,7 +116,7 @@ where
 }
 
 /// Labels of `obj` that differ from `want` (so that a patch is only sent when needed).
-fn missing_labels<K: Resource>(
+pub(super) fn missing_labels<K: Resource>(
     obj: &K,
     want: &BTreeMap<String, String>,
 ) -> BTreeMap<String, Option<String>> {
@@ -126,7 +126,7 @@ fn missing_labels<K: Resource>(
         .collect()
 }
 
-async fn delete<K>(api: &Api<K>, name: &str) -> Result<()>
+pub(super) async fn delete<K>(api: &Api<K>, name: &str) -> Result<()>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -134,7 +134,7 @@ where
 }
 
 /// Joins several errors into one (Go: `utilerrors.NewAggregate`).
-fn aggregate(errors: Vec<anyhow::Error>) -> Result<()> {
+pub(super) fn aggregate(errors: Vec<anyhow::Error>) -> Result<()> {
     match errors.len() {
         0 => Ok(()),
         1 => Err(Error(
@@ -205,7 +205,7 @@ impl Ctx {
             })
     }
 
-    fn base_by_uid(&self, uid: &str) -> Option<Arc<Base>> {
+    pub(super) fn base_by_uid(&self, uid: &str) -> Option<Arc<Base>> {
         self.bases.find(|b| b.uid().as_deref() == Some(uid))
     }
 
@@ -220,12 +220,21 @@ impl Ctx {
 
     /// The overrides for `feed` in cluster namespace `namespace`, in the order they apply
     /// (Go: `localizer.getOverrides`).
-    fn overrides_for(&self, namespace: &str, feed: &Feed) -> anyhow::Result<Vec<OverrideConfig>> {
-        let manifests = self.manifests_for(feed);
-        let Some(manifest) = manifests.first() else {
+    pub(super) fn overrides_for(
+        &self,
+        namespace: &str,
+        feed: &Feed,
+    ) -> anyhow::Result<Vec<OverrideConfig>> {
+        let uid = if feed.kind == HELM_CHART {
+            self.charts
+                .get(&ObjectRef::new(&feed.name).within(&feed.namespace))
+                .and_then(|c| c.uid())
+        } else {
+            self.manifests_for(feed).first().and_then(|m| m.uid())
+        };
+        let Some(uid) = uid else {
             bail!("{} not found", format_feed(feed));
         };
-        let uid = manifest.uid().unwrap_or_default();
         // Go finds overrides by the `<feedUID>: <Kind>` label only, which the override
         // controller sets once the feed exists: an override applied before its feed (`kubectl
         // clusternet apply -f dir/` applies files in name order) then misses the first render
@@ -798,13 +807,33 @@ async fn add_labels_to_feeds(ctx: &Ctx, base: &Base) -> Result<()> {
 }
 
 /// Renders the Base's Description(s) (Go: `populateDescriptions`).
-async fn populate_descriptions(ctx: &Ctx, base: &Base) -> Result<()> {
+pub(super) async fn populate_descriptions(ctx: &Ctx, base: &Base) -> Result<()> {
     let mut manifests = Vec::new();
+    let mut charts = Vec::new();
     for feed in &base.spec.feeds {
         if feed.kind == HELM_CHART {
-            // Not rendered yet: HelmChart feeds need a HelmChart controller (chart lookup and
-            // status.phase) and the Helm deployer; see the module docs.
-            tracing::warn!(base = %key(base), feed = %format_feed(feed), "HelmChart feeds are not supported yet; skipped");
+            let Some(chart) = ctx
+                .charts
+                .get(&ObjectRef::new(&feed.name).within(&feed.namespace))
+            else {
+                return Err(anyhow!(
+                    "Base {} is using a nonexistent {}",
+                    key(base),
+                    format_feed(feed)
+                )
+                .into());
+            };
+            match chart.status.as_ref().and_then(|s| s.phase) {
+                None => {
+                    return Err(anyhow!("HelmChart {} is in verifying", key(chart.as_ref())).into());
+                }
+                // Go: nothing is rendered for this Base while one of its charts is not found.
+                Some(HelmChartPhase::NotFound) => {
+                    tracing::warn!(base = %key(base), chart = %key(chart.as_ref()), "helm chart is not found");
+                    return Ok(());
+                }
+                Some(_) => charts.push(chart),
+            }
             continue;
         }
         let found = ctx.manifests_for(feed);
@@ -825,6 +854,13 @@ async fn populate_descriptions(ctx: &Ctx, base: &Base) -> Result<()> {
         .map(|d| d.name_any())
         .collect();
     let mut errors = Vec::new();
+    if !charts.is_empty() {
+        let desc = render::helm_description(base, &charts).map_err(anyhow::Error::from)?;
+        to_delete.remove(&desc.name_any());
+        if let Err(err) = sync_description(ctx, base, desc).await {
+            errors.push(err.0);
+        }
+    }
     if !manifests.is_empty() {
         let raw = manifests
             .iter()
@@ -850,6 +886,9 @@ async fn populate_descriptions(ctx: &Ctx, base: &Base) -> Result<()> {
 /// Applies the overrides to each object of a generic Description (Go:
 /// `ApplyOverridesToDescription`).
 fn apply_overrides(ctx: &Ctx, desc: &mut Description) -> anyhow::Result<()> {
+    if desc.spec.deployer == DescriptionDeployer::Helm {
+        return super::helm::apply_chart_overrides(ctx, desc);
+    }
     let ns = desc.namespace().unwrap_or_default();
     let mut errors = Vec::new();
     for raw in &mut desc.spec.raw {
@@ -1067,10 +1106,34 @@ async fn protect_feed(ctx: &Ctx, m: &Manifest) -> Result<()> {
         })
         .collect();
     let api = Api::<Manifest>::namespaced(ctx.client.clone(), &ctx.config.reserved_namespace);
-    if m.finalizers()
+    block_or_drop_feed(ctx, &api, m, &kind, related, |f| {
+        labels_match(m.labels(), &feed_selector(f))
+    })
+    .await
+}
+
+/// The shared end of protecting a feed (`obj`, of `kind`) being deleted: with the
+/// feed-protection finalizer and Subscriptions still using it (`related`), the deletion is
+/// blocked (annotated, and an error to retry); otherwise the feeds `uses` matches are removed
+/// from those Subscriptions.
+pub(super) async fn block_or_drop_feed<K>(
+    ctx: &Ctx,
+    api: &Api<K>,
+    obj: &K,
+    kind: &str,
+    related: Vec<Arc<Subscription>>,
+    uses: impl Fn(&Feed) -> bool,
+) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    if related.is_empty() {
+        return Ok(());
+    }
+    if obj
+        .finalizers()
         .iter()
         .any(|f| f == known::FEED_PROTECTION_FINALIZER)
-        && !related.is_empty()
     {
         let msg = format!(
             "block deleting current {kind} until all Subscriptions (including {}) that refer this as a feed get deleted",
@@ -1082,7 +1145,7 @@ async fn protect_feed(ctx: &Ctx, m: &Manifest) -> Result<()> {
         );
         let patch = json!({"metadata": {"annotations": {known::FEED_PROTECTION_ANNOTATION: msg}}});
         api.patch(
-            &m.name_any(),
+            &obj.name_any(),
             &PatchParams::default(),
             &Patch::Merge(&patch),
         )
@@ -1097,7 +1160,7 @@ async fn protect_feed(ctx: &Ctx, m: &Manifest) -> Result<()> {
             .iter()
             .enumerate()
             .rev()
-            .filter(|(_, f)| labels_match(m.labels(), &feed_selector(f)))
+            .filter(|(_, f)| uses(f))
             .map(|(i, _)| json!({"op": "remove", "path": format!("/spec/feeds/{i}")}))
             .collect();
         if ops.is_empty() {
@@ -1217,11 +1280,17 @@ async fn reconcile_overrides<K: Overrides>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result
         }
         patch_labels(&api, &obj.name_any(), &missing_labels(obj.as_ref(), &want)).await?;
     }
-    if obj.policy() == OverridePolicy::ApplyNow
-        && feed.kind != HELM_CHART
-        && let Some(m) = ctx.manifests_for(feed).first()
-    {
-        resync_bases_of(&ctx, m).await?;
+    if obj.policy() == OverridePolicy::ApplyNow {
+        if feed.kind == HELM_CHART {
+            if let Some(chart) = ctx
+                .charts
+                .get(&ObjectRef::new(&feed.name).within(&feed.namespace))
+            {
+                super::helm::resync_bases_of_chart(&ctx, &chart).await?;
+            }
+        } else if let Some(m) = ctx.manifests_for(feed).first() {
+            resync_bases_of(&ctx, m).await?;
+        }
     }
     if is_deleting(obj.as_ref()) {
         remove_finalizers(&api, obj.as_ref(), &[known::APP_FINALIZER]).await?;

@@ -20,10 +20,13 @@
 //!   overrides carry `<manifestUID>: <Kind>`; see [`controllers`].
 //! * Aggregated status onto the Subscription: [`status`].
 //!
-//! Not here: applying Descriptions to children (the applier), scheduling (the scheduler),
-//! Helm (HelmChart feeds are not rendered yet).
+//! * HelmChart feeds: `<base>-helm` Descriptions and their HelmReleases, [`helm`].
+//!
+//! Not here: applying Descriptions to children (the applier), installing Helm releases
+//! (`clusternet_applier::helm`), scheduling (the scheduler).
 
 pub mod controllers;
+pub mod helm;
 pub mod patch;
 pub mod render;
 pub mod status;
@@ -33,8 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clusternet_apis::apps::v1alpha1::{
-    Base, Description, FeedInventory, Globalization, HelmChart, Localization, Manifest,
-    Subscription,
+    Base, Description, FeedInventory, Globalization, HelmChart, HelmRelease, Localization,
+    Manifest, Subscription,
 };
 use clusternet_apis::clusters::v1beta1::ManagedCluster;
 use futures::StreamExt;
@@ -52,6 +55,8 @@ pub struct Config {
     pub reserved_namespace: String,
     /// Feature gate `FeedInUseProtection`: Manifests in use cannot be deleted.
     pub feed_in_use_protection: bool,
+    /// The Helm CLI (HelmChart lookups).
+    pub helm: std::path::PathBuf,
 }
 
 /// Caches of everything the deployer reads (Go: its listers), and the client.
@@ -80,6 +85,8 @@ pub struct Ctx {
     pub finvs: Store<FeedInventory>,
     /// HelmCharts.
     pub charts: Store<HelmChart>,
+    /// HelmReleases.
+    pub releases: Store<HelmRelease>,
 }
 
 pub use clusternet_component_base::reconcile::ReconcileError as Error;
@@ -122,6 +129,7 @@ pub async fn run(client: kube::Client, config: Config) {
         namespaces: cache(Api::all(client.clone()), &mut w),
         finvs: cache(Api::all(client.clone()), &mut w),
         charts: cache(Api::all(client.clone()), &mut w),
+        releases: cache(Api::all(client.clone()), &mut w),
         client,
         config,
     });
@@ -136,7 +144,8 @@ pub async fn run(client: kube::Client, config: Config) {
         ctx.clusters.wait_until_ready().await?;
         ctx.namespaces.wait_until_ready().await?;
         ctx.finvs.wait_until_ready().await?;
-        ctx.charts.wait_until_ready().await
+        ctx.charts.wait_until_ready().await?;
+        ctx.releases.wait_until_ready().await
     };
     if let Err(err) = ready.await {
         tracing::error!(error = %err, "deployer caches never synced");
@@ -150,6 +159,8 @@ pub async fn run(client: kube::Client, config: Config) {
         controllers::run_localizations(ctx.clone()),
         controllers::run_globalizations(ctx.clone()),
         controllers::run_aggregate_status(ctx.clone()),
+        helm::run_charts(ctx.clone()),
+        helm::run_helm_descriptions(ctx.clone()),
     );
 }
 

@@ -3,10 +3,11 @@
 //! override ordering, cluster affinity).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use clusternet_apis::apps::v1alpha1::{
-    Base, BaseSpec, Description, DescriptionSpec, Feed, Localization, LocalizationSpec,
-    OverridePolicy, Subscription,
+    Base, BaseSpec, ChartReference, Description, DescriptionDeployer, DescriptionSpec, Feed,
+    HelmChart, Localization, LocalizationSpec, OverridePolicy, Subscription,
 };
 use clusternet_apis::known;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
@@ -200,6 +201,47 @@ pub fn generic_description(base: &Base, raw: Vec<Vec<u8>>) -> Description {
     let mut desc = description_template(base, format!("{}-generic", base.name_any()));
     desc.spec.raw = raw.into_iter().map(k8s_openapi::ByteString).collect();
     desc
+}
+
+/// The Helm Description of `base` for its HelmChart feeds (before overrides): `<base>-helm`,
+/// with one chart reference and one HelmChart document per chart (Go: `populateDescriptions`).
+///
+/// Unlike Go, which stores the whole cached HelmChart (managedFields, resourceVersion and
+/// status included, so that every status write re-renders every Description using it), the
+/// document keeps what the Helm deployer reads: apiVersion, kind, name, namespace, uid, labels
+/// (without the `<uid>: Base|Subscription` back-references), annotations and spec.
+pub fn helm_description(base: &Base, charts: &[Arc<HelmChart>]) -> serde_json::Result<Description> {
+    let mut desc = description_template(base, format!("{}-helm", base.name_any()));
+    desc.spec.deployer = DescriptionDeployer::Helm;
+    for chart in charts {
+        desc.spec.charts.push(ChartReference {
+            namespace: chart.namespace().unwrap_or_default(),
+            name: chart.name_any(),
+        });
+        let labels: BTreeMap<&String, &String> = chart
+            .labels()
+            .iter()
+            .filter(|(k, v)| {
+                !(k.len() == 36 && !k.contains('/') && (*v == "Base" || *v == "Subscription"))
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "apiVersion": HelmChart::api_version(&()),
+            "kind": HelmChart::kind(&()),
+            "metadata": {
+                "name": chart.name_any(),
+                "namespace": chart.namespace(),
+                "uid": chart.uid(),
+                "labels": labels,
+                "annotations": chart.annotations(),
+            },
+            "spec": chart.spec,
+        });
+        desc.spec
+            .chart_raw
+            .push(k8s_openapi::ByteString(serde_json::to_vec(&doc)?));
+    }
+    Ok(desc)
 }
 
 /// A Description of `base` named `name`, without its spec (Go: `descTemplate`).
