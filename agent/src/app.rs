@@ -108,6 +108,7 @@ async fn lead(
             parent_namespace: creds.namespace.clone(),
             agent_namespace: opts.leader_elect_resource_namespace.clone(),
             apiserver_url: apiserver_url.clone(),
+            helm: opts.helm_binary.clone(),
         };
         let (child, parent) = (child.clone(), parent.clone());
         tasks.spawn(async move {

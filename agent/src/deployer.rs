@@ -1,6 +1,7 @@
 //! Pull mode: the agent watches the Descriptions in its dedicated namespace on the parent (with
 //! its own parent credentials) and applies them into this cluster, as Clusternet's agent
-//! generic deployer does (`pkg/agent/deployer`). It runs exactly when Clusternet's agent deploys
+//! generic deployer does (`pkg/agent/deployer`), and installs the HelmReleases there with Helm
+//! (`pkg/agent/deployer/helm`). It runs exactly when Clusternet's agent deploys
 //! (`DeployableByAgent`): sync mode `Pull`, or `Dual` with the `AppPusher` gate off.
 //!
 //! Objects are applied with the token of the child's `clusternet-app-deployer` ServiceAccount
@@ -10,9 +11,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clusternet_apis::apps::v1alpha1::Description;
+use clusternet_apis::apps::v1alpha1::{Description, HelmRelease};
 use clusternet_apis::clusters::v1beta1::ClusterSyncMode;
 use clusternet_apis::known;
+use clusternet_applier::helm::HelmPlacement;
 use clusternet_applier::{Child, Placement, Target};
 use clusternet_component_base::client::{self, ServerTrust};
 use k8s_openapi::api::core::v1::Secret;
@@ -36,6 +38,8 @@ pub struct Settings {
     pub agent_namespace: String,
     /// The child's API server URL.
     pub apiserver_url: String,
+    /// The Helm CLI that installs this cluster's HelmReleases.
+    pub helm: std::path::PathBuf,
 }
 
 /// Every Description of the dedicated namespace goes into this cluster.
@@ -47,27 +51,50 @@ impl Placement for Local {
     }
 }
 
-/// Runs the pull-mode deployer (does not return while the parent is reachable).
+/// This cluster, for Helm: the same deployer credentials.
+struct LocalHelm(kube::Config);
+
+impl HelmPlacement for LocalHelm {
+    async fn target(&self, _hr: &HelmRelease) -> Result<Target<kube::Config>> {
+        Ok(Target::Deploy(self.0.clone()))
+    }
+}
+
+/// Runs the pull-mode deployer (does not return while the parent is reachable): generic
+/// Descriptions, and the HelmReleases of the dedicated namespace with Helm.
 pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) -> Result<()> {
-    let deployer = deployer_client(&child, &settings).await?;
+    let config = deployer_config(&child, &settings).await?;
+    let deployer = client::client(config.clone())?;
     tracing::info!(namespace = %settings.parent_namespace, "deploying Descriptions from the parent (pull mode)");
     let (drift_tx, drift_rx) = clusternet_applier::drift_channel();
-    clusternet_applier::run(
-        parent,
-        Local(Child::new(deployer, "local", drift_tx)),
-        drift_rx,
-        clusternet_applier::Settings {
-            namespace: Some(settings.parent_namespace.clone()),
-            reporter: known::CLUSTERNET_AGENT_NAME.into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    tokio::join!(
+        clusternet_applier::run(
+            parent.clone(),
+            Local(Child::new(deployer, "local", drift_tx)),
+            drift_rx,
+            clusternet_applier::Settings {
+                namespace: Some(settings.parent_namespace.clone()),
+                reporter: known::CLUSTERNET_AGENT_NAME.into(),
+                ..Default::default()
+            },
+        ),
+        clusternet_applier::helm::run(
+            parent,
+            LocalHelm(config),
+            clusternet_applier::helm::Settings {
+                helm: settings.helm.clone(),
+                namespace: Some(settings.parent_namespace.clone()),
+                reporter: known::CLUSTERNET_AGENT_NAME.into(),
+                ..Default::default()
+            },
+        ),
+    );
     Ok(())
 }
 
-/// A client for this cluster with the `clusternet-app-deployer` token, once its Secret exists.
-async fn deployer_client(child: &kube::Client, settings: &Settings) -> Result<kube::Client> {
+/// A client configuration for this cluster with the `clusternet-app-deployer` token, once its
+/// Secret exists.
+async fn deployer_config(child: &kube::Client, settings: &Settings) -> Result<kube::Config> {
     let secrets: Api<Secret> = Api::namespaced(child.clone(), &settings.agent_namespace);
     let mut delay = Duration::from_millis(200);
     loop {
@@ -80,12 +107,11 @@ async fn deployer_client(child: &kube::Client, settings: &Settings) -> Result<ku
                 ) {
                     let token = String::from_utf8(token.0.clone())
                         .context("the deployer token is not UTF-8")?;
-                    let config = client::token_config(
+                    return client::token_config(
                         &settings.apiserver_url,
                         token.trim(),
                         &ServerTrust::Ca(ca.0.clone()),
-                    )?;
-                    return client::client(config);
+                    );
                 }
                 tracing::info!("the deployer's token Secret is not populated yet; waiting");
             }

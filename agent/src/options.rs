@@ -118,6 +118,11 @@ pub struct Options {
     #[arg(short = 'v', long = "v", default_value_t = 2)]
     pub verbosity: u8,
 
+    /// The Helm CLI (Helm 4) that installs HelmReleases into this cluster in pull mode; a
+    /// path, or a name looked up in PATH. Go Clusternet links Helm in.
+    #[arg(long, env = "CLUSTERNET_HELM_BINARY", default_value = "helm")]
+    pub helm_binary: PathBuf,
+
     /// Exit when standard input closes (for test harnesses).
     #[arg(long, hide = true)]
     pub lifeline: bool,

@@ -521,8 +521,17 @@ pub async fn install_controller_manager(
     extra_args: &[String],
 ) -> Result<Component> {
     apply_deploy(parent, "controller-manager/20-cluster-identity-policy.yaml").await?;
-    let gates = ["--feature-gates=SocketConnection=true".to_string()];
-    install_on_parent(parent, dir, mode, "controller-manager", &gates, extra_args).await
+    let mut args = vec!["--feature-gates=SocketConnection=true".to_string()];
+    args.extend(helm_arg());
+    install_on_parent(parent, dir, mode, "controller-manager", &args, extra_args).await
+}
+
+/// `--helm-binary` for the Helm built by `make helm`, when it is there (suites without charts
+/// run without it).
+fn helm_arg() -> Option<String> {
+    paths::helm_bin()
+        .ok()
+        .map(|h| format!("--helm-binary={}", h.display()))
 }
 
 /// Installs and starts clusternet-scheduler for `parent` (its deploy/ RBAC, a token of its
@@ -621,6 +630,7 @@ pub async fn install_agent(
         "--cluster-sync-mode=Dual".to_string(),
         "-v=2".to_string(),
     ];
+    args.extend(helm_arg());
     args.extend_from_slice(extra_args);
     Component::start(
         dir,
