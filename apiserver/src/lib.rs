@@ -16,6 +16,7 @@ pub mod body;
 pub mod cache;
 pub mod discovery;
 #[doc(hidden)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod health;
 pub mod metrics;

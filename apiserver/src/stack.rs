@@ -4,9 +4,9 @@
 //! 1. **trace** — request id (`Audit-Id`), span, access log and metrics; outermost so it sees
 //!    the final answer of every layer below, errors included.
 //! 2. **catch_panic** — a bug anywhere below becomes a 500 Status, not a dropped connection.
-//! 3. **request_info** — parse verb/group/resource once. DESIGN.md lists it after authz; it
-//!    moved up because the timeout and in-flight layers need the long-running classification
-//!    and authz needs the attributes (kube-apiserver orders its filters the same way).
+//! 3. **request_info** — parse verb/group/resource once, before everything that needs it: the
+//!    timeout and in-flight layers need the long-running classification and authz needs the
+//!    attributes (kube-apiserver orders its filters the same way).
 //! 4. **timeout** — short requests only; watch, proxy, exec, log … are exempt (an upgrade is
 //!    exempt only when kube-apiserver would call its path long-running: a header alone buys
 //!    nothing).
