@@ -2,6 +2,7 @@
 //! the parent → the heartbeat and the tunnel, until leadership is lost or a signal arrives.
 
 use anyhow::{Context, Result};
+use clusternet_component_base::featuregate::Feature;
 use clusternet_component_base::{client, leader, lifeline, logging, signals};
 use futures::FutureExt;
 
@@ -72,7 +73,7 @@ async fn lead(
     // Gate Predictor without --predictor-addr: serve the built-in predictor on localhost, as
     // Clusternet does (reached by the scheduler through the sockets proxy).
     let mut predictor_address = opts.predictor_address.clone();
-    if opts.feature_gates.enabled("Predictor") && predictor_address.is_empty() {
+    if opts.feature_gates.enabled(Feature::Predictor) && predictor_address.is_empty() {
         predictor_address = format!("http://localhost:{}", opts.predictor_port);
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], opts.predictor_port));
         let child = child.clone();
@@ -88,11 +89,11 @@ async fn lead(
         apiserver_url: apiserver_url.clone(),
         update_frequency: opts.cluster_status_update_frequency.0,
         collect_frequency: opts.cluster_status_collect_frequency.0,
-        use_socket: opts.feature_gates.enabled("SocketConnection"),
-        app_pusher: opts.feature_gates.enabled("AppPusher"),
+        use_socket: opts.feature_gates.enabled(Feature::SocketConnection),
+        app_pusher: opts.feature_gates.enabled(Feature::AppPusher),
         label_prefixes: opts.labels_aggregate_prefix.clone(),
         label_threshold: opts.labels_aggregate_threshold,
-        predictor_enabled: opts.feature_gates.enabled("Predictor"),
+        predictor_enabled: opts.feature_gates.enabled(Feature::Predictor),
         predictor_address: predictor_address.clone(),
         predictor_direct_access: opts.predictor_direct_access,
     };
@@ -102,7 +103,7 @@ async fn lead(
     // Pull mode: the agent applies the Descriptions of its namespace itself.
     if deployer::deployable_by_agent(
         &opts.cluster_sync_mode.into(),
-        opts.feature_gates.enabled("AppPusher"),
+        opts.feature_gates.enabled(Feature::AppPusher),
     ) {
         let settings = deployer::Settings {
             parent_namespace: creds.namespace.clone(),
@@ -118,7 +119,7 @@ async fn lead(
         });
     }
     // Gate MultiClusterService: ServiceExports' EndpointSlices to the dedicated namespace.
-    if opts.feature_gates.enabled("MultiClusterService") {
+    if opts.feature_gates.enabled(Feature::MultiClusterService) {
         let (child, parent, ns) = (child.clone(), parent.clone(), creds.namespace.clone());
         tasks.spawn(async move {
             crate::mcs::run(child, parent, ns)
@@ -127,7 +128,7 @@ async fn lead(
         });
     }
     // The tunnel task keeps reconnecting; it only ends on a configuration error.
-    if opts.feature_gates.enabled("SocketConnection") {
+    if opts.feature_gates.enabled(Feature::SocketConnection) {
         let allowed = tunnel::AllowList::new(
             &apiserver_url,
             &predictor_address,

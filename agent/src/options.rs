@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use clusternet_apis::clusters::v1beta1::ClusterSyncMode;
+use clusternet_component_base::featuregate::Feature;
 use clusternet_component_base::{FeatureGates, GoDuration};
 
 /// clusternet-agent: runs in each child cluster.
@@ -195,7 +196,7 @@ impl Options {
         );
         if self.cluster_sync_mode == ClusterSyncModeArg::Push {
             anyhow::ensure!(
-                self.feature_gates.enabled("AppPusher"),
+                self.feature_gates.enabled(Feature::AppPusher),
                 "--cluster-sync-mode=Push requires --feature-gates=AppPusher=true"
             );
         }

@@ -24,14 +24,13 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use bytes::Bytes;
 use clusternet_apis::apps::v1alpha1::ReplicaRequirements;
-use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 
 /// Default port of the built-in predictor (Clusternet's `--predictor-port`).
 pub const DEFAULT_PORT: u16 = 8080;
@@ -57,20 +56,7 @@ pub fn caches(child: kube::Client) -> Caches {
             + 'static,
         K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     {
-        let (store, writer) = reflector::store();
-        let stream = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .reflect(writer)
-            .applied_objects();
-        let task = tokio::spawn(async move {
-            futures::pin_mut!(stream);
-            while let Some(event) = stream.next().await {
-                if let Err(err) = event {
-                    tracing::debug!(error = %err, "predictor cache watch");
-                }
-            }
-        });
-        (store, tokio_util::task::AbortOnDropHandle::new(task))
+        clusternet_component_base::cache::spawn(api, watcher::Config::default(), "predictor")
     }
     let (nodes, n) = reflect(Api::all(child.clone()));
     let (pods, p) = reflect(Api::all(child));
@@ -369,6 +355,7 @@ mod tests {
         Container, NodeSpec, NodeStatus, PodStatus, ResourceRequirements,
     };
     use k8s_openapi::api::core::v1::{Taint, Toleration};
+    use kube::runtime::reflector;
     use serde_json::json;
 
     fn node(

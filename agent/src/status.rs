@@ -20,8 +20,8 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use tokio::sync::RwLock;
 
 /// What the reporter needs to know about its agent.
@@ -55,21 +55,12 @@ pub struct Settings {
 
 /// Runs the heartbeat until the process ends.
 pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) -> Result<()> {
-    let (nodes, writer) = reflector::store::<Node>();
-    let node_watch = watcher(Api::<Node>::all(child.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects();
     // Stops with the heartbeat.
-    let _node_watch = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
-        use futures::StreamExt;
-        futures::pin_mut!(node_watch);
-        while let Some(event) = node_watch.next().await {
-            if let Err(err) = event {
-                tracing::debug!(error = %err, "watching nodes");
-            }
-        }
-    }));
+    let (nodes, _node_watch) = clusternet_component_base::cache::spawn(
+        Api::<Node>::all(child.clone()),
+        watcher::Config::default(),
+        "heartbeat nodes",
+    );
     // Nodes may take a moment to list; the first report does not wait more than a second for them.
     let _ = tokio::time::timeout(Duration::from_secs(1), nodes.wait_until_ready()).await;
 

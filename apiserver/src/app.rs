@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clusternet_component_base::featuregate::Feature;
 use clusternet_component_base::{client, logging};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
@@ -73,17 +74,18 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
     // What is served.
     let mut groups = vec![proxies::api_group_version()];
     let mut handlers: HashMap<String, Arc<dyn GroupHandler>> = HashMap::new();
-    let tunnels = proxies::tunnel::TunnelRegistry::new(metrics.clone(), opts.max_tunnels);
     let proxies_handler = proxies::Proxies::new(
-        opts.feature_gates.enabled("SocketConnection"),
-        Some(proxies::clusters::Clusters::start(parent.clone())),
-        Some(Arc::new(tunnels.clone())),
+        opts.feature_gates.enabled(Feature::SocketConnection),
+        proxies::connections::ChildConnections::start(
+            parent.clone(),
+            metrics.clone(),
+            opts.max_tunnels,
+        ),
     )
     .with_idle_timeout(opts.streaming_connection_idle_timeout.0);
-    tunnels.set_transports(proxies_handler.transports());
     handlers.insert(proxies::GROUP.to_string(), Arc::new(proxies_handler));
     let shadow_resources = shadow::Resources::default();
-    if opts.feature_gates.enabled("ShadowAPI") {
+    if opts.feature_gates.enabled(Feature::ShadowAPI) {
         groups.push(shadow::api_group_version());
         handlers.insert(
             shadow::GROUP.to_string(),
@@ -99,7 +101,7 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
         .rebuild_builtin(&groups)
         .context("building OpenAPI documents")?;
     let registry = Registry::new(groups);
-    if opts.feature_gates.enabled("ShadowAPI") {
+    if opts.feature_gates.enabled(Feature::ShadowAPI) {
         // Not a readiness gate: discovery answers (with what is known) while the parent is
         // being read, and a parent that is briefly unreachable must not take the hub's
         // APIServices down with it.

@@ -85,7 +85,10 @@ fn harness() -> &'static Harness {
         let mut handlers: HashMap<String, Arc<dyn GroupHandler>> = HashMap::new();
         handlers.insert(
             proxies::GROUP.into(),
-            Arc::new(proxies::Proxies::new(true, None, None)),
+            Arc::new(proxies::Proxies::new(
+                true,
+                proxies::connections::ChildConnections::none(),
+            )),
         );
         // The shadow group with no mirrored resources: its requests stop at "not found"
         // without needing a parent.

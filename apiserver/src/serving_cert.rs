@@ -45,17 +45,7 @@ impl ServingCert {
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
 
         let key = rcgen::KeyPair::generate()?;
-        let mut params = rcgen::CertificateParams::new(names.to_vec())?;
-        params.distinguished_name.push(
-            rcgen::DnType::CommonName,
-            names
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "clusternet-hub".into()),
-        );
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        params.not_after = rcgen::date_time_ymd(2036, 1, 1);
-        let cert = params.signed_by(&key, &issuer)?;
+        let cert = crate::server::tls::serving_params(names)?.signed_by(&key, &issuer)?;
         Ok(Self {
             ca_pem: ca_cert.pem(),
             cert_pem: cert.pem(),
@@ -65,22 +55,7 @@ impl ServingCert {
 
     /// Writes certificate and key to `dir`; returns their paths.
     pub fn write(&self, dir: &Path) -> Result<(PathBuf, PathBuf)> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let cert = dir.join("apiserver.crt");
-        let key = dir.join("apiserver.key");
-        std::fs::write(&cert, &self.cert_pem)?;
-        {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .write(true)
-                .mode(0o600)
-                .open(&key)?;
-            f.write_all(self.key_pem.as_bytes())?;
-        }
-        Ok((cert, key))
+        crate::server::tls::write_pair(dir, &self.cert_pem, &self.key_pem)
     }
 }
 

@@ -23,7 +23,7 @@
 //!   `Superseded`, failed → `Failure` with the reason, else `Unknown`).
 //!
 //! A failure is retried with a growing delay ([`crate::queue::backoff`]: 0.5 s doubling up to
-//! 5 min), so a release that keeps failing costs one Helm run per delay and no memory beyond its
+//! 1 min), so a release that keeps failing costs one Helm run per delay and no memory beyond its
 //! failure count. Every release is also looked at every [`Settings::resync`].
 //!
 //! As Go, TLS verification of chart repositories is skipped (`--insecure-skip-tls-verify`):
@@ -43,6 +43,7 @@ use clusternet_apis::apps::v1alpha1::{
 };
 use clusternet_apis::known;
 use clusternet_component_base::finalizers;
+use clusternet_component_base::reconcile::ReconcileError as Error;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
@@ -162,24 +163,6 @@ fn error_policy<P>(hr: Arc<HelmRelease>, err: &Error, ctx: Arc<Ctx<P>>) -> Actio
         .unwrap_or(crate::queue::backoff(1));
     tracing::info!(helmrelease = %name_of(&hr), error = %format!("{:#}", err.0), retry_in = ?delay, "reconciling HelmRelease failed");
     Action::requeue(delay)
-}
-
-/// A reconcile error (anyhow, for the controller's `Error` bound).
-#[derive(Debug)]
-pub struct Error(anyhow::Error);
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<anyhow::Error> for Error {
-    fn from(err: anyhow::Error) -> Self {
-        Self(err)
-    }
 }
 
 fn name_of(hr: &HelmRelease) -> String {

@@ -1,36 +1,102 @@
-//! `--feature-gates=A=true,B=false`, with Clusternet's gate names. Every gate is known up front
-//! with its default (all Clusternet gates are alpha and default to off); an unknown name is an
-//! error, as in Kubernetes, so a typo does not silently change nothing.
+//! `--feature-gates=A=true,B=false`, with Clusternet's gates as an enum ([`Feature`]): code asks
+//! `gates.enabled(Feature::SocketConnection)`, so a misspelt gate is a compile error, and a
+//! misspelt name on the command line is a parse error, as in Kubernetes. Values parse as Go's
+//! `strconv.ParseBool` (`1`, `t`, `T`, `TRUE`, `true`, `True` and the false spellings), and
+//! `AllAlpha`/`AllBeta` set every alpha/beta gate not named explicitly, as
+//! `k8s.io/component-base/featuregate` does.
 //!
 //! ```
-//! use clusternet_component_base::FeatureGates;
-//! let gates = FeatureGates::parse("SocketConnection=true,ShadowAPI=true").unwrap();
-//! assert!(gates.enabled("SocketConnection"));
-//! assert!(!gates.enabled("AppPusher"));
+//! use clusternet_component_base::featuregate::{Feature, FeatureGates};
+//! let gates = FeatureGates::parse("SocketConnection=true,ShadowAPI=T").unwrap();
+//! assert!(gates.enabled(Feature::SocketConnection));
+//! assert!(gates.enabled(Feature::ShadowAPI));
+//! assert!(!gates.enabled(Feature::AppPusher));
 //! assert!(FeatureGates::parse("Nope=true").is_err());
 //! ```
 
 use std::collections::BTreeMap;
 
-/// Clusternet's feature gates and their defaults (`pkg/features/features.go`).
-pub const KNOWN_GATES: [(&str, bool); 12] = [
-    ("SocketConnection", false),
-    ("AppPusher", false),
-    ("Deployer", false),
-    ("ShadowAPI", false),
-    ("FeedInUseProtection", false),
-    ("Recovery", false),
-    ("FeedInventory", false),
-    ("Predictor", false),
-    ("MultiClusterService", false),
-    ("FailOver", false),
-    ("FeasibleClustersToleration", false),
-    ("ClusterInit", false),
-];
+/// A release stage of a gate (`featuregate.prerelease`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Off by default, may change or go away.
+    Alpha,
+    /// Well tested.
+    Beta,
+}
+
+macro_rules! features {
+    ($($(#[$doc:meta])* $name:ident: $default:literal, $stage:ident;)*) => {
+        /// Clusternet's feature gates (`pkg/features/features.go`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Feature {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Feature {
+            /// Every gate, in Go's order.
+            pub const ALL: &'static [Feature] = &[$(Feature::$name,)*];
+
+            /// The gate's name on the command line.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Feature::$name => stringify!($name),)*
+                }
+            }
+
+            /// Its default.
+            pub fn default_enabled(self) -> bool {
+                match self {
+                    $(Feature::$name => $default,)*
+                }
+            }
+
+            /// Its release stage.
+            pub fn stage(self) -> Stage {
+                match self {
+                    $(Feature::$name => Stage::$stage,)*
+                }
+            }
+        }
+    };
+}
+
+features! {
+    /// The agent opens a websocket tunnel to the hub; the hub serves `sockets/{id}/proxy`.
+    SocketConnection: false, Alpha;
+    /// The hub (controller-manager) may deploy to a child through its tunnel (push mode).
+    AppPusher: false, Alpha;
+    /// The Subscription → Base → Description deployer.
+    Deployer: false, Alpha;
+    /// The `shadow/v1alpha1` API.
+    ShadowAPI: false, Alpha;
+    /// Feeds in use by a Subscription cannot be deleted.
+    FeedInUseProtection: false, Alpha;
+    /// Objects deleted or changed in a child are put back.
+    Recovery: false, Alpha;
+    /// FeedInventory (replica requirements) for the scheduler.
+    FeedInventory: false, Alpha;
+    /// The agent's predictor (per-cluster replica estimates).
+    Predictor: false, Alpha;
+    /// Multi-cluster services (ServiceExport/ServiceImport).
+    MultiClusterService: false, Alpha;
+    /// Rescheduling away from clusters that are lost.
+    FailOver: false, Alpha;
+    /// Scheduling tolerates feasible clusters beyond the requested ones.
+    FeasibleClustersToleration: false, Alpha;
+    /// Initialising clusters (ClusterInit base) when they join.
+    ClusterInit: false, Alpha;
+}
+
+impl std::fmt::Display for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The effective gates.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FeatureGates(BTreeMap<String, bool>);
+pub struct FeatureGates(BTreeMap<Feature, bool>);
 
 /// A malformed or unknown gate.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,11 +106,20 @@ pub struct FeatureGateError(String);
 impl Default for FeatureGates {
     fn default() -> Self {
         Self(
-            KNOWN_GATES
+            Feature::ALL
                 .iter()
-                .map(|(k, v)| (k.to_string(), *v))
+                .map(|f| (*f, f.default_enabled()))
                 .collect(),
         )
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -52,34 +127,53 @@ impl FeatureGates {
     /// Parses `A=true,B=false` over the defaults.
     pub fn parse(spec: &str) -> Result<Self, FeatureGateError> {
         let mut gates = Self::default();
+        let mut explicit = BTreeMap::new();
+        let mut all: Vec<(Stage, bool)> = Vec::new();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (name, value) = item
                 .split_once('=')
                 .ok_or_else(|| FeatureGateError(format!("missing bool value for {item}")))?;
-            let name = name.trim();
-            let value: bool = value.trim().parse().map_err(|_| {
+            let (name, value) = (name.trim(), value.trim());
+            let value = parse_bool(value).ok_or_else(|| {
                 FeatureGateError(format!(
-                    "invalid value of {name}={value}, must be true or false"
+                    "invalid value of {name}={value}, err: strconv.ParseBool: parsing {value:?}: invalid syntax"
                 ))
             })?;
-            if !gates.0.contains_key(name) {
-                return Err(FeatureGateError(format!(
-                    "unrecognized feature gate: {name}"
-                )));
+            match name {
+                "AllAlpha" => all.push((Stage::Alpha, value)),
+                "AllBeta" => all.push((Stage::Beta, value)),
+                _ => {
+                    let feature =
+                        Feature::ALL
+                            .iter()
+                            .find(|f| f.name() == name)
+                            .ok_or_else(|| {
+                                FeatureGateError(format!("unrecognized feature gate: {name}"))
+                            })?;
+                    explicit.insert(*feature, value);
+                }
             }
-            gates.0.insert(name.to_string(), value);
         }
+        for (stage, value) in all {
+            for f in Feature::ALL.iter().filter(|f| f.stage() == stage) {
+                gates.0.insert(*f, value);
+            }
+        }
+        gates.0.extend(explicit);
         Ok(gates)
     }
 
-    /// Whether `name` is on (unknown names are off).
-    pub fn enabled(&self, name: &str) -> bool {
-        self.0.get(name).copied().unwrap_or(false)
+    /// Whether `feature` is on.
+    pub fn enabled(&self, feature: Feature) -> bool {
+        self.0
+            .get(&feature)
+            .copied()
+            .unwrap_or(feature.default_enabled())
     }
 
     /// Turns a gate on or off (tests, programmatic defaults of a binary).
-    pub fn set(&mut self, name: &str, value: bool) {
-        self.0.insert(name.to_string(), value);
+    pub fn set(&mut self, feature: Feature, value: bool) {
+        self.0.insert(feature, value);
     }
 }
 
@@ -102,7 +196,37 @@ mod tests {
                 .to_string(),
             "invalid --feature-gates: missing bool value for SocketConnection"
         );
-        assert!(FeatureGates::parse("SocketConnection=yes").is_err());
+        assert_eq!(
+            FeatureGates::parse("SocketConnection=yes")
+                .unwrap_err()
+                .to_string(),
+            "invalid --feature-gates: invalid value of SocketConnection=yes, err: strconv.ParseBool: parsing \"yes\": invalid syntax"
+        );
+        assert_eq!(
+            FeatureGates::parse("Socketconnection=true")
+                .unwrap_err()
+                .to_string(),
+            "invalid --feature-gates: unrecognized feature gate: Socketconnection"
+        );
         assert!(FeatureGates::parse("").unwrap() == FeatureGates::default());
+    }
+
+    #[test]
+    fn go_bools_and_all_alpha() {
+        for (spelling, want) in [("1", true), ("t", true), ("TRUE", true), ("0", false)] {
+            let g = FeatureGates::parse(&format!("Deployer={spelling}")).unwrap();
+            assert_eq!(g.enabled(Feature::Deployer), want, "{spelling}");
+        }
+        // AllAlpha sets every alpha gate not named, wherever it appears in the list.
+        let g = FeatureGates::parse("Recovery=false,AllAlpha=true").unwrap();
+        assert!(g.enabled(Feature::SocketConnection) && g.enabled(Feature::ClusterInit));
+        assert!(!g.enabled(Feature::Recovery));
+        let g = FeatureGates::parse("AllBeta=true").unwrap();
+        assert!(!g.enabled(Feature::Deployer), "no Clusternet gate is beta");
+        assert_eq!(Feature::ALL.len(), 12);
+        assert_eq!(
+            Feature::FeasibleClustersToleration.to_string(),
+            "FeasibleClustersToleration"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! the value types of common flags (Go-style durations, `--feature-gates`), logging set up from
 //! `-v`, and building clients to the parent or child cluster from `--kubeconfig`.
 
+pub mod cache;
 pub mod client;
 pub mod duration;
 pub mod featuregate;

@@ -1,6 +1,7 @@
 //! Start-up: leader election on the parent, then the enabled controllers.
 
 use anyhow::{Context, Result};
+use clusternet_component_base::featuregate::Feature;
 use clusternet_component_base::{client, leader, lifeline, logging, signals};
 
 use crate::options::Options;
@@ -35,8 +36,8 @@ async fn lead(opts: Options, parent: kube::Client, parent_config: kube::Config) 
         tasks.spawn(approver::run(
             parent.clone(),
             approver::Settings {
-                socket_connection: opts.feature_gates.enabled("SocketConnection"),
-                cluster_init: opts.feature_gates.enabled("ClusterInit"),
+                socket_connection: opts.feature_gates.enabled(Feature::SocketConnection),
+                cluster_init: opts.feature_gates.enabled(Feature::ClusterInit),
                 keep_plain_tokens: opts.keep_plain_registration_tokens,
                 reserved_namespaces: vec![opts.reserved_namespace.clone()],
             },
@@ -49,7 +50,7 @@ async fn lead(opts: Options, parent: kube::Client, parent_config: kube::Config) 
         ));
     }
     // Clusternet's deployer (gate Deployer): Subscription → Base → Description, and push mode.
-    if opts.controller_enabled("deployer") && opts.feature_gates.enabled("Deployer") {
+    if opts.controller_enabled("deployer") && opts.feature_gates.enabled(Feature::Deployer) {
         tasks.spawn(pusher::run(
             parent.clone(),
             parent_config.clone(),
@@ -59,20 +60,21 @@ async fn lead(opts: Options, parent: kube::Client, parent_config: kube::Config) 
             parent.clone(),
             deployer::Config {
                 reserved_namespace: opts.reserved_namespace.clone(),
-                feed_in_use_protection: opts.feature_gates.enabled("FeedInUseProtection"),
+                feed_in_use_protection: opts.feature_gates.enabled(Feature::FeedInUseProtection),
                 helm: opts.helm_binary.clone(),
             },
         ));
     }
     // FeedInventory for Dividing Subscriptions (gate FeedInventory; see feedinventory.rs).
-    if opts.controller_enabled("deployer") && opts.feature_gates.enabled("FeedInventory") {
+    if opts.controller_enabled("deployer") && opts.feature_gates.enabled(Feature::FeedInventory) {
         tasks.spawn(feedinventory::run(
             parent.clone(),
             opts.reserved_namespace.clone(),
         ));
     }
     // Multi-cluster services (gate MultiClusterService; see mcs.rs).
-    if opts.controller_enabled("serviceimport") && opts.feature_gates.enabled("MultiClusterService")
+    if opts.controller_enabled("serviceimport")
+        && opts.feature_gates.enabled(Feature::MultiClusterService)
     {
         tasks.spawn(crate::mcs::run(parent.clone()));
         tasks.spawn(crate::mcs::run_conflicts(parent.clone()));

@@ -9,7 +9,8 @@
 //! - [`taints`]: taint/toleration matching.
 //! - [`predictor`]: the `Predictor` plugin (asks a cluster's predictor for max replicas).
 //! - [`queue`]: the priority scheduling queue with backoff.
-//! - [`app`]: informers, event handlers, the scheduling loop and the `DefaultBinder`.
+//! - [`app`]: start-up and leader election.
+//! - [`schedule`]: informers, event handlers, the scheduling loop and the `DefaultBinder`.
 
 pub mod algorithm;
 pub mod app;
@@ -18,4 +19,5 @@ pub mod hash;
 pub mod options;
 pub mod predictor;
 pub mod queue;
+pub mod schedule;
 pub use clusternet_apis::taints;

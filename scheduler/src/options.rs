@@ -74,6 +74,7 @@ pub struct Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clusternet_component_base::featuregate::Feature;
 
     #[test]
     fn flags() {
@@ -87,7 +88,7 @@ mod tests {
             "-v=4",
         ]);
         assert!(!o.leader_elect);
-        assert!(o.feature_gates.enabled("FailOver"));
+        assert!(o.feature_gates.enabled(Feature::FailOver));
         assert_eq!(o.verbosity, 4);
     }
 }

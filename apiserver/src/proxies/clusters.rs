@@ -11,17 +11,19 @@
 //! The cluster's CA comes from Secret `<dedicated namespace>/child-cluster-deployer` (`ca.crt`,
 //! uploaded by the agent): what the hub verifies the child's API server against.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clusternet_apis::clusters::v1beta1::{
     ApprovedResult, ClusterRegistrationRequest, ManagedCluster,
 };
 use clusternet_apis::known;
-use futures::StreamExt;
+use clusternet_component_base::cache;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::status::ApiError;
 
@@ -57,38 +59,14 @@ pub struct Clusters {
     requests: Store<ClusterRegistrationRequest>,
     managed: Store<ManagedCluster>,
     secrets: Store<Secret>,
+    /// The caches' watches, stopped when the last clone goes.
+    _watches: Arc<[AbortOnDropHandle<()>; 3]>,
 }
 
 impl std::fmt::Debug for Clusters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Clusters").finish_non_exhaustive()
     }
-}
-
-fn spawn_reflector<K>(api: Api<K>, config: watcher::Config) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store::<K>();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects();
-    tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            if let Err(err) = event {
-                tracing::debug!(error = %err, kind = %K::kind(&()), "watching for proxying");
-            }
-        }
-    });
-    store
 }
 
 /// Why a cluster ID does not resolve to a cluster.
@@ -100,25 +78,30 @@ fn unknown(id: &str) -> ApiError {
 impl Clusters {
     /// Starts the caches.
     pub fn start(client: kube::Client) -> Self {
-        let requests = spawn_reflector(
+        const WHAT: &str = "proxying";
+        let (requests, r) = cache::spawn(
             Api::<ClusterRegistrationRequest>::all(client.clone()),
             watcher::Config::default(),
+            WHAT,
         );
-        let managed = spawn_reflector(
+        let (managed, m) = cache::spawn(
             Api::<ManagedCluster>::all(client.clone()),
             watcher::Config::default(),
+            WHAT,
         );
-        let secrets = spawn_reflector(
+        let (secrets, s) = cache::spawn(
             Api::<Secret>::all(client),
             watcher::Config::default().fields(&format!(
                 "metadata.name={}",
                 known::CHILD_CLUSTER_SECRET_NAME
             )),
+            WHAT,
         );
         Self {
             requests,
             managed,
             secrets,
+            _watches: Arc::new([r, m, s]),
         }
     }
 

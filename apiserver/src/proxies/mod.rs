@@ -5,11 +5,13 @@
 //!
 //! - [`target`]: the path grammar; [`credentials`]: the caller's child credentials (user extras
 //!   of the authenticated identity);
-//! - [`clusters`]: ManagedClusters and child CAs from the parent;
-//! - [`transport`]: tunnel or direct byte streams, TLS verified against the child's CA, pooled;
+//! - [`connections`]: the one owner of how a request reaches a child — [`clusters`]
+//!   (ManagedClusters and child CAs from the parent), [`tunnel`] (the agents' tunnels) and
+//!   [`transport`] (tunnel or direct byte streams, TLS verified against the child's CA, pooled);
 //! - [`forward`]: the request and its answer, upgrades included.
 
 pub mod clusters;
+pub mod connections;
 pub mod credentials;
 pub mod forward;
 pub mod splice;
@@ -27,8 +29,7 @@ use crate::body::Body;
 use crate::request_info::RequestInfo;
 use crate::router::GroupHandler;
 use crate::status::ApiError;
-use clusters::Clusters;
-use transport::{Dialer, DirectDialer, Transports};
+use connections::ChildConnections;
 
 /// API group.
 pub const GROUP: &str = clusternet_apis::known::PROXIES_GROUP;
@@ -45,28 +46,11 @@ pub fn api_group_version() -> clusternet_openapi::ApiGroupVersion {
 pub const DEFAULT_STREAMING_IDLE_TIMEOUT: std::time::Duration =
     std::time::Duration::from_secs(4 * 60 * 60);
 
-/// The agents' tunnels, as the proxy needs them.
-pub trait Tunnels: Send + Sync + 'static {
-    /// Whether cluster `id` has a connected tunnel.
-    fn connected(&self, id: &str) -> bool;
-    /// A dialer through the tunnels.
-    fn dialer(&self) -> Arc<dyn Dialer>;
-    /// Accepts a tunnel from the agent of cluster `id` (a WebSocket upgrade request).
-    fn accept(
-        &self,
-        id: String,
-        req: Request<Body>,
-    ) -> BoxFuture<'static, Result<Response<Body>, ApiError>>;
-}
-
 /// The handler of the group.
 pub struct Proxies {
     socket_connection: bool,
     idle_timeout: std::time::Duration,
-    clusters: Option<Clusters>,
-    tunnels: Option<Arc<dyn Tunnels>>,
-    transports: Arc<Transports>,
-    direct: Arc<dyn Dialer>,
+    connections: Arc<ChildConnections>,
 }
 
 impl std::fmt::Debug for Proxies {
@@ -78,20 +62,13 @@ impl std::fmt::Debug for Proxies {
 }
 
 impl Proxies {
-    /// A handler; `socket_connection` is the SocketConnection feature gate, `clusters` the
-    /// caches of the parent, `tunnels` the agents' tunnels.
-    pub fn new(
-        socket_connection: bool,
-        clusters: Option<Clusters>,
-        tunnels: Option<Arc<dyn Tunnels>>,
-    ) -> Self {
+    /// A handler; `socket_connection` is the SocketConnection feature gate, `connections` how
+    /// the clusters are reached.
+    pub fn new(socket_connection: bool, connections: Arc<ChildConnections>) -> Self {
         Self {
             socket_connection,
             idle_timeout: DEFAULT_STREAMING_IDLE_TIMEOUT,
-            clusters,
-            tunnels,
-            transports: Arc::new(Transports::default()),
-            direct: Arc::new(DirectDialer),
+            connections,
         }
     }
 
@@ -99,11 +76,6 @@ impl Proxies {
     pub fn with_idle_timeout(mut self, idle: std::time::Duration) -> Self {
         self.idle_timeout = idle;
         self
-    }
-
-    /// The pooled transports (to forget a cluster's connections when its tunnel goes away).
-    pub fn transports(&self) -> Arc<Transports> {
-        self.transports.clone()
     }
 }
 
@@ -128,10 +100,7 @@ impl GroupHandler for Proxies {
         info: RequestInfo,
     ) -> BoxFuture<'static, Result<Response<Body>, ApiError>> {
         let socket_connection = self.socket_connection;
-        let clusters = self.clusters.clone();
-        let tunnels = self.tunnels.clone();
-        let transports = self.transports.clone();
-        let direct = self.direct.clone();
+        let connections = self.connections.clone();
         let idle_timeout = self.idle_timeout;
         Box::pin(async move {
             // `sockets` is cluster-scoped and has no list, watch or proxy verbs of its own: as
@@ -147,9 +116,6 @@ impl GroupHandler for Proxies {
                 return Err(ApiError::path_not_found());
             }
             let id = info.name.clone();
-            let Some(clusters) = clusters else {
-                return Err(ApiError::unavailable("no cluster information available"));
-            };
             match info.subresource.as_str() {
                 "" => {
                     // The tunnel endpoint.
@@ -158,10 +124,7 @@ impl GroupHandler for Proxies {
                             "featuregate SocketConnection has not been enabled on the server side",
                         ));
                     }
-                    let Some(tunnels) = tunnels else {
-                        return Err(ApiError::unavailable("tunnels are not served by this hub"));
-                    };
-                    let cluster = clusters.get(&id)?;
+                    let cluster = connections.cluster(&id)?;
                     // RBAC lets each cluster's identity use its own socket only; this check does
                     // not depend on anyone getting RBAC right: a tunnel for cluster X is
                     // accepted from cluster X's own ServiceAccount alone, and a refused attempt
@@ -179,52 +142,16 @@ impl GroupHandler for Proxies {
                             ),
                         ));
                     }
-                    tunnels.accept(id, req).await
+                    connections.accept_tunnel(id, req).await
                 }
                 "proxy" => {
-                    let cluster = clusters.get(&id)?;
+                    let cluster = connections.cluster(&id)?;
                     let tail = proxy_tail(req.uri().path(), &id).to_string();
                     let target = target::parse(&tail, Some(&cluster.apiserver_url))?;
-                    let (route, dialer) = if cluster.use_socket {
-                        let tunnels = tunnels.filter(|t| t.connected(&id)).ok_or_else(|| {
-                            ApiError::unreachable(format!(
-                                "cannot proxy through cluster {id}, whose agent is disconnected"
-                            ))
-                        })?;
-                        ("tunnel", tunnels.dialer())
-                    } else {
-                        // Without a tunnel the hub dials from its own network: only the
-                        // cluster's API server may be reached that way, never an address of
-                        // the caller's choosing.
-                        target::only_apiserver(&target, &cluster.apiserver_url).map_err(|why| {
-                            ApiError::forbidden(
-                                &crate::status::GroupResource::new(GROUP, "sockets/proxy"),
-                                &id,
-                                &why,
-                            )
-                        })?;
-                        ("direct", direct)
-                    };
                     let user = req.extensions().get::<UserInfo>().cloned();
                     let creds =
                         credentials::from_extras(&user.map(|u| u.extra).unwrap_or_default())?;
-                    let ca = match target.scheme {
-                        target::Scheme::Https => Some(clusters.ca(&cluster.namespace).ok_or_else(|| {
-                            ApiError::unavailable(format!(
-                                "the CA of cluster {id} is not known yet (Secret {}/{}); its agent uploads it after registering",
-                                cluster.namespace,
-                                clusternet_apis::known::CHILD_CLUSTER_SECRET_NAME
-                            ))
-                        })?),
-                        target::Scheme::Http => None,
-                    };
-                    let client = transports.client(
-                        &id,
-                        route,
-                        dialer,
-                        ca.as_deref(),
-                        creds.client_cert.as_ref(),
-                    )?;
+                    let client = connections.client(&id, &cluster, &target, &creds)?;
                     forward::forward(&client, req, &target, &creds, idle_timeout).await
                 }
                 _ => Err(ApiError::path_not_found()),

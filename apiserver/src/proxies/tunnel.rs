@@ -22,7 +22,6 @@ use hyper_util::rt::TokioIo;
 
 use crate::body::{self, Body};
 use crate::metrics::Metrics;
-use crate::proxies::Tunnels;
 use crate::proxies::transport::{BoxedIo, Dialer, Transports};
 use crate::status::ApiError;
 
@@ -32,7 +31,8 @@ pub struct TunnelRegistry {
     max: usize,
     next: std::sync::atomic::AtomicU64,
     metrics: Metrics,
-    transports: Mutex<Option<Arc<Transports>>>,
+    /// The proxy's connection pool: a cluster's pooled connections go with its tunnel.
+    transports: Arc<Transports>,
 }
 
 impl std::fmt::Debug for TunnelRegistry {
@@ -42,23 +42,17 @@ impl std::fmt::Debug for TunnelRegistry {
 }
 
 impl TunnelRegistry {
-    /// An empty registry reporting to `metrics`, holding at most `max` tunnels.
-    pub fn new(metrics: Metrics, max: usize) -> Arc<Self> {
+    /// An empty registry reporting to `metrics`, holding at most `max` tunnels; a tunnel that
+    /// is replaced or lost evicts its cluster's connections from `transports`.
+    pub fn new(metrics: Metrics, max: usize, transports: Arc<Transports>) -> Arc<Self> {
         metrics.set_limit("tunnels", max);
         Arc::new(Self {
             sessions: Mutex::new(HashMap::new()),
             max,
             next: Default::default(),
             metrics,
-            transports: Mutex::new(None),
+            transports,
         })
-    }
-
-    /// The proxy's connection pool, whose connections into a cluster die with its tunnel.
-    pub fn set_transports(&self, transports: Arc<Transports>) {
-        if let Ok(mut t) = self.transports.lock() {
-            *t = Some(transports);
-        }
     }
 
     fn session(&self, id: &str) -> Option<Session> {
@@ -78,9 +72,7 @@ impl TunnelRegistry {
     }
 
     fn forget_connections(&self, id: &str) {
-        if let Some(t) = self.transports.lock().ok().and_then(|t| t.clone()) {
-            t.forget(id);
-        }
+        self.transports.forget(id);
     }
 
     /// Registers a session for `id`, closing the one it replaces; returns its generation.
@@ -149,17 +141,20 @@ fn header_has(req: &Request<Body>, name: header::HeaderName, token: &str) -> boo
         .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
-impl Tunnels for Arc<TunnelRegistry> {
-    fn connected(&self, id: &str) -> bool {
+impl TunnelRegistry {
+    /// Whether cluster `id` has a connected tunnel.
+    pub fn connected(&self, id: &str) -> bool {
         self.session(id).is_some()
     }
 
-    fn dialer(&self) -> Arc<dyn Dialer> {
+    /// A dialer through the tunnels.
+    pub fn dialer(self: &Arc<Self>) -> Arc<dyn Dialer> {
         Arc::new(TunnelDialer(self.clone()))
     }
 
-    fn accept(
-        &self,
+    /// Accepts a tunnel from the agent of cluster `id` (a WebSocket upgrade request).
+    pub fn accept(
+        self: &Arc<Self>,
         id: String,
         mut req: Request<Body>,
     ) -> BoxFuture<'static, Result<Response<Body>, ApiError>> {

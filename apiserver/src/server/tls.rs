@@ -206,12 +206,19 @@ fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey> {
 /// `apiserver.crt`/`apiserver.key` (reused if already there), like genericapiserver's
 /// `--cert-dir` behaviour. Returns the paths.
 pub fn self_signed(dir: &Path, names: &[String]) -> Result<(PathBuf, PathBuf)> {
-    let cert = dir.join("apiserver.crt");
-    let key = dir.join("apiserver.key");
+    let (cert, key) = pair_paths(dir);
     if cert.is_file() && key.is_file() {
         return Ok((cert, key));
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let signing = rcgen::KeyPair::generate()?;
+    let certificate = serving_params(names)?.self_signed(&signing)?;
+    write_pair(dir, &certificate.pem(), &signing.serialize_pem())
+}
+
+/// What every serving certificate of the hub says: `names` as subject alternative names, the
+/// first as common name, server authentication, valid until 2036. Signed by the caller (self,
+/// or the hub's CA in [`crate::serving_cert`]).
+pub fn serving_params(names: &[String]) -> Result<rcgen::CertificateParams> {
     let mut params = rcgen::CertificateParams::new(names.to_vec())?;
     params.distinguished_name.push(
         rcgen::DnType::CommonName,
@@ -221,24 +228,30 @@ pub fn self_signed(dir: &Path, names: &[String]) -> Result<(PathBuf, PathBuf)> {
             .unwrap_or_else(|| "clusternet-hub".into()),
     );
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let signing = rcgen::KeyPair::generate()?;
-    let certificate = params.self_signed(&signing)?;
-    std::fs::write(&cert, certificate.pem())?;
-    write_private(&key, signing.serialize_pem().as_bytes())?;
-    Ok((cert, key))
+    params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+    Ok(params)
 }
 
-fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+fn pair_paths(dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join("apiserver.crt"), dir.join("apiserver.key"))
+}
+
+/// Writes a certificate and its key (mode 0600) to `dir` as `apiserver.crt`/`apiserver.key`,
+/// where `--tls-cert-file`/`--tls-private-key-file` would point; returns their paths.
+pub fn write_pair(dir: &Path, cert_pem: &str, key_pem: &str) -> Result<(PathBuf, PathBuf)> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (cert, key) = pair_paths(dir);
+    std::fs::write(&cert, cert_pem)?;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
         .mode(0o600)
-        .open(path)?;
-    f.write_all(data)?;
-    Ok(())
+        .open(&key)?;
+    f.write_all(key_pem.as_bytes())?;
+    Ok((cert, key))
 }
 
 #[cfg(test)]

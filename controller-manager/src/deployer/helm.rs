@@ -39,9 +39,9 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::controllers::{
-    BASE, CACHE_LAG, HELM_CHART, Result, aggregate, block_or_drop_feed, cached, delete, drain,
-    error_policy, is_deleting, is_uid_key, missing_labels, patch_labels, populate_descriptions,
-    remove_finalizers,
+    BASE, CACHE_LAG, HELM_CHART, Result, aggregate, block_or_drop_feed, cached, current_or_create,
+    delete, drain, error_policy, is_deleting, is_uid_key, missing_labels, patch_labels,
+    populate_descriptions, remove_finalizers,
 };
 use super::patch::{self, default_chart_overrides};
 use super::{Ctx, RETRY, key};
@@ -460,24 +460,9 @@ fn helm_release(desc: &Description, idx: usize) -> anyhow::Result<HelmRelease> {
 /// Creates `want`, or updates the existing HelmRelease when its spec differs or it misses
 /// labels or annotations (merged, as Go).
 async fn sync_helm_release(ctx: &Ctx, api: &Api<HelmRelease>, mut want: HelmRelease) -> Result<()> {
-    let current = match ctx.releases.get(&ObjectRef::from_obj(&want)) {
-        Some(c) => (*c).clone(),
-        None => match api.create(&PostParams::default(), &want).await {
-            Ok(_) => {
-                tracing::info!(helmrelease = %key(&want), "HelmRelease created");
-                return Ok(());
-            }
-            Err(kube::Error::Api(s)) if s.code == 409 => api.get(&want.name_any()).await?,
-            Err(err) => return Err(err.into()),
-        },
+    let Some(current) = current_or_create(&ctx.releases, api, &want).await? else {
+        return Ok(());
     };
-    if is_deleting(&current) {
-        return Err(anyhow!(
-            "HelmRelease {} is deleting, will resync later",
-            key(&current)
-        )
-        .into());
-    }
     // Go: HelmReleases populated before spec.releaseName existed keep it unset.
     if current.spec.release_name.is_none() {
         want.spec.release_name = None;

@@ -40,11 +40,11 @@ use clusternet_apis::apps::v1alpha1::{
     Manifest, Subscription,
 };
 use clusternet_apis::clusters::v1beta1::ManagedCluster;
-use futures::StreamExt;
+use clusternet_component_base::cache;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
@@ -101,13 +101,8 @@ fn cache<K>(api: Api<K>, watches: &mut Vec<tokio_util::task::AbortOnDropHandle<(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
-    watches.push(tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
-        stream.for_each(|_| futures::future::ready(())),
-    )));
+    let (reader, handle) = cache::spawn(api, watcher::Config::default(), "deployer");
+    watches.push(handle);
     reader
 }
 
