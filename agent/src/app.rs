@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use clusternet_component_base::featuregate::Feature;
-use clusternet_component_base::{client, leader, lifeline, logging, signals};
+use clusternet_component_base::{client, leader, signals};
 use futures::FutureExt;
 
 use crate::options::Options;
@@ -11,11 +11,7 @@ use crate::{credentials, deployer, registration, status, tunnel};
 
 /// Runs the agent.
 pub async fn run(opts: Options) -> Result<()> {
-    logging::init(opts.verbosity);
-    client::install_crypto_provider();
-    if opts.lifeline {
-        lifeline::exit_when_stdin_closes();
-    }
+    opts.process.start();
     opts.validate()?;
     let child_config = client::config(opts.kubeconfig.as_deref())
         .await
@@ -27,16 +23,14 @@ pub async fn run(opts: Options) -> Result<()> {
         .to_string();
     let child = client::client(child_config)?;
 
-    let mut election = leader::Config::new(
-        &opts.leader_elect_resource_namespace,
-        &opts.leader_elect_resource_name,
-    );
-    election.lease_duration = opts.leader_elect_lease_duration.0;
-    election.renew_deadline = opts.leader_elect_renew_deadline.0;
-    election.retry_period = opts.leader_elect_retry_period.0;
+    if !opts.leader_election.enabled {
+        tracing::warn!(
+            "--leader-elect=false is ignored: the agent always holds its Lease, whose UID is the cluster ID"
+        );
+    }
     leader::run_elected(
         child.clone(),
-        election,
+        opts.leader_election.config(),
         signals::shutdown_signal(),
         |lease| lead(opts.clone(), child.clone(), apiserver_url.clone(), lease),
     )
@@ -59,7 +53,7 @@ async fn lead(
     let mut tasks = tokio::task::JoinSet::new();
 
     let upload = credentials::Upload {
-        agent_namespace: opts.leader_elect_resource_namespace.clone(),
+        agent_namespace: opts.leader_election.resource_namespace.clone(),
         parent_namespace: creds.namespace.clone(),
         cluster_id: cluster_id.clone(),
         apiserver_url: apiserver_url.clone(),
@@ -107,7 +101,7 @@ async fn lead(
     ) {
         let settings = deployer::Settings {
             parent_namespace: creds.namespace.clone(),
-            agent_namespace: opts.leader_elect_resource_namespace.clone(),
+            agent_namespace: opts.leader_election.resource_namespace.clone(),
             apiserver_url: apiserver_url.clone(),
             helm: opts.helm_binary.clone(),
         };

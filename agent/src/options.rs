@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use clusternet_apis::clusters::v1beta1::ClusterSyncMode;
 use clusternet_component_base::featuregate::Feature;
+use clusternet_component_base::options::{LeaderElection, LeaseName, Process};
 use clusternet_component_base::{FeatureGates, GoDuration};
 
 /// clusternet-agent: runs in each child cluster.
@@ -95,38 +96,27 @@ pub struct Options {
     #[arg(long, default_value = "")]
     pub feature_gates: FeatureGates,
 
-    /// Namespace of the leader-election Lease (whose UID is the cluster ID) and of Secret parent-cluster.
-    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_SYSTEM_NAMESPACE)]
-    pub leader_elect_resource_namespace: String,
-
-    /// Name of the leader-election Lease.
-    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_AGENT_NAME)]
-    pub leader_elect_resource_name: String,
-
-    /// Lease duration of leader election.
-    #[arg(long, default_value = "15s")]
-    pub leader_elect_lease_duration: GoDuration,
-
-    /// Renew deadline of leader election.
-    #[arg(long, default_value = "10s")]
-    pub leader_elect_renew_deadline: GoDuration,
-
-    /// Retry period of leader election.
-    #[arg(long, default_value = "2s")]
-    pub leader_elect_retry_period: GoDuration,
-
-    /// Log verbosity (0-1 info, 2-3 debug, 4+ trace).
-    #[arg(short = 'v', long = "v", default_value_t = 2)]
-    pub verbosity: u8,
+    /// Leader election in the child (`--leader-elect*`): the Lease's namespace also holds
+    /// Secret parent-cluster, and the Lease's UID is the cluster ID, so the agent always
+    /// elects (`--leader-elect=false` is accepted and ignored, with a warning).
+    #[command(flatten)]
+    pub leader_election: LeaderElection<Lease>,
 
     /// The Helm CLI (Helm 4) that installs HelmReleases into this cluster in pull mode; a
     /// path, or a name looked up in PATH. Go Clusternet links Helm in.
     #[arg(long, env = "CLUSTERNET_HELM_BINARY", default_value = "helm")]
     pub helm_binary: PathBuf,
 
-    /// Exit when standard input closes (for test harnesses).
-    #[arg(long, hide = true)]
-    pub lifeline: bool,
+    /// `-v` and the process flags.
+    #[command(flatten)]
+    pub process: Process,
+}
+
+/// The agent's Lease in the child: `clusternet-agent`.
+#[derive(Clone, Debug)]
+pub struct Lease;
+impl LeaseName for Lease {
+    const NAME: &'static str = clusternet_apis::known::CLUSTERNET_AGENT_NAME;
 }
 
 /// `--cluster-sync-mode` values.

@@ -110,7 +110,7 @@ pub async fn register(
     cluster_id: &str,
 ) -> Result<ParentCredentials> {
     let secrets: Api<Secret> =
-        Api::namespaced(child.clone(), &opts.leader_elect_resource_namespace);
+        Api::namespaced(child.clone(), &opts.leader_election.resource_namespace);
     let mut delay = Duration::from_millis(250);
     let mut try_stored = true;
     loop {

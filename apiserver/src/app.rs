@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clusternet_component_base::client;
 use clusternet_component_base::featuregate::Feature;
-use clusternet_component_base::{client, logging};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -29,11 +29,7 @@ use crate::{proxies, serving_cert, shadow};
 
 /// Runs the hub until SIGTERM or SIGINT.
 pub async fn run(opts: Options) -> Result<()> {
-    logging::init(opts.verbosity);
-    client::install_crypto_provider();
-    if opts.lifeline {
-        clusternet_component_base::lifeline::exit_when_stdin_closes();
-    }
+    opts.process.start();
     let shutdown = CancellationToken::new();
     {
         let shutdown = shutdown.clone();

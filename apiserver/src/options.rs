@@ -125,13 +125,9 @@ pub struct Options {
     #[arg(long, default_value = "")]
     pub feature_gates: FeatureGates,
 
-    /// Log verbosity (klog-style: 0-1 info, 2-3 debug, 4+ trace).
-    #[arg(short = 'v', long = "v", default_value_t = 2)]
-    pub verbosity: u8,
-
-    /// Exit when standard input closes (for test harnesses that must not leave processes behind).
-    #[arg(long, hide = true)]
-    pub lifeline: bool,
+    /// `-v` and the process flags.
+    #[command(flatten)]
+    pub process: clusternet_component_base::options::Process,
 
     /// Write the address actually bound (useful with --secure-port=0) to this file.
     #[arg(long, hide = true)]

@@ -11,6 +11,7 @@ pub mod leader;
 pub mod lifeline;
 pub mod logging;
 pub mod objects;
+pub mod options;
 pub mod quantity;
 pub mod reconcile;
 pub mod sealed;

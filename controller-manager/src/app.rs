@@ -1,31 +1,25 @@
 //! Start-up: leader election on the parent, then the enabled controllers.
 
 use anyhow::{Context, Result};
+use clusternet_component_base::client;
 use clusternet_component_base::featuregate::Feature;
-use clusternet_component_base::{client, leader, lifeline, logging, signals};
 
 use crate::options::Options;
 use crate::{approver, deployer, feedinventory, lifecycle, pusher};
 
 /// Runs the controller manager.
 pub async fn run(opts: Options) -> Result<()> {
-    logging::init(opts.verbosity);
-    client::install_crypto_provider();
-    if opts.lifeline {
-        lifeline::exit_when_stdin_closes();
-    }
+    opts.process.start();
     let parent_config = client::config(opts.kubeconfig.as_deref())
         .await
         .context("parent cluster configuration")?;
     let parent = client::client(parent_config.clone())?;
-    let election = leader::Config::new(
-        &opts.leader_elect_resource_namespace,
-        &opts.leader_elect_resource_name,
-    );
-    leader::run_elected(parent.clone(), election, signals::shutdown_signal(), |_| {
-        lead(opts.clone(), parent.clone(), parent_config.clone())
-    })
-    .await
+    let election = opts.leader_election.clone();
+    election
+        .run(parent.clone(), |_| {
+            lead(opts.clone(), parent.clone(), parent_config.clone())
+        })
+        .await
 }
 
 /// The enabled controllers, while this replica leads; they all stop when this future is

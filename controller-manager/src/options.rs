@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use clusternet_component_base::options::{LeaderElection, LeaseName, Process};
 use clusternet_component_base::{FeatureGates, GoDuration};
 
 /// clusternet-controller-manager: runs on the parent.
@@ -50,21 +51,20 @@ pub struct Options {
     #[arg(long, env = "CLUSTERNET_HELM_BINARY", default_value = "helm")]
     pub helm_binary: PathBuf,
 
-    /// Namespace of the leader-election Lease.
-    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_SYSTEM_NAMESPACE)]
-    pub leader_elect_resource_namespace: String,
+    /// Leader election (`--leader-elect*`).
+    #[command(flatten)]
+    pub leader_election: LeaderElection<Lease>,
 
-    /// Name of the leader-election Lease.
-    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_CTRL_MGR_NAME)]
-    pub leader_elect_resource_name: String,
+    /// `-v` and the process flags.
+    #[command(flatten)]
+    pub process: Process,
+}
 
-    /// Log verbosity (0-1 info, 2-3 debug, 4+ trace).
-    #[arg(short = 'v', long = "v", default_value_t = 2)]
-    pub verbosity: u8,
-
-    /// Exit when standard input closes (for test harnesses).
-    #[arg(long, hide = true)]
-    pub lifeline: bool,
+/// The controller-manager's Lease: `clusternet-controller-manager`.
+#[derive(Clone, Debug)]
+pub struct Lease;
+impl LeaseName for Lease {
+    const NAME: &'static str = clusternet_apis::known::CLUSTERNET_CTRL_MGR_NAME;
 }
 
 impl Options {

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use clusternet_component_base::{FeatureGates, GoDuration};
+use clusternet_component_base::FeatureGates;
+use clusternet_component_base::options::{LeaderElection, LeaseName, Process};
 
 /// clusternet-scheduler: runs on the parent.
 #[derive(Clone, Debug, Parser)]
@@ -23,29 +24,9 @@ pub struct Options {
     #[arg(long, default_value = "")]
     pub feature_gates: FeatureGates,
 
-    /// Start a leader election client and gain leadership before scheduling.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub leader_elect: bool,
-
-    /// Namespace of the leader-election Lease.
-    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_SYSTEM_NAMESPACE)]
-    pub leader_elect_resource_namespace: String,
-
-    /// Name of the leader-election Lease.
-    #[arg(long, default_value = "clusternet-scheduler")]
-    pub leader_elect_resource_name: String,
-
-    /// How long non-leaders wait before trying to take over an unrenewed lease.
-    #[arg(long, default_value = "15s")]
-    pub leader_elect_lease_duration: GoDuration,
-
-    /// How long the leader keeps retrying to renew before giving up.
-    #[arg(long, default_value = "10s")]
-    pub leader_elect_renew_deadline: GoDuration,
-
-    /// How often to try to acquire or renew leadership.
-    #[arg(long, default_value = "2s")]
-    pub leader_elect_retry_period: GoDuration,
+    /// Leader election (`--leader-elect*`).
+    #[command(flatten)]
+    pub leader_election: LeaderElection<Lease>,
 
     /// Scheduler name this scheduler handles (`spec.schedulerName` of Subscriptions).
     #[arg(long, default_value = "default")]
@@ -62,13 +43,16 @@ pub struct Options {
     #[arg(long, default_value_t = 0)]
     pub percentage_of_clusters_to_score: i32,
 
-    /// Log verbosity (0-1 info, 2-3 debug, 4+ trace).
-    #[arg(short = 'v', long = "v", default_value_t = 2)]
-    pub verbosity: u8,
+    /// `-v` and the process flags.
+    #[command(flatten)]
+    pub process: Process,
+}
 
-    /// Exit when standard input closes (for test harnesses).
-    #[arg(long, hide = true)]
-    pub lifeline: bool,
+/// The scheduler's Lease: `clusternet-scheduler`.
+#[derive(Clone, Debug)]
+pub struct Lease;
+impl LeaseName for Lease {
+    const NAME: &'static str = "clusternet-scheduler";
 }
 
 #[cfg(test)]
@@ -79,16 +63,16 @@ mod tests {
     #[test]
     fn flags() {
         let o = Options::parse_from(["s"]);
-        assert!(o.leader_elect);
-        assert_eq!(o.leader_elect_resource_name, "clusternet-scheduler");
+        assert!(o.leader_election.enabled);
+        assert_eq!(o.leader_election.resource_name, "clusternet-scheduler");
         let o = Options::parse_from([
             "s",
             "--leader-elect=false",
             "--feature-gates=FailOver=true",
             "-v=4",
         ]);
-        assert!(!o.leader_elect);
+        assert!(!o.leader_election.enabled);
         assert!(o.feature_gates.enabled(Feature::FailOver));
-        assert_eq!(o.verbosity, 4);
+        assert_eq!(o.process.verbosity, 4);
     }
 }
