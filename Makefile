@@ -29,6 +29,7 @@ help:
 	@echo "make test        fmt check, clippy, unit tests, end-to-end suites (what CI runs)"
 	@echo "make bench-proxy  proxied vs direct GET to a child: p50/p99, req/s at 1/16/64 clients"
 	@echo "make bench-deploy Subscription created → object in every child: p50/p99 over 100, vs direct"
+	@echo "make deny        cargo deny check bans licenses sources (part of make test)"
 	@echo "make crds        regenerate deploy/crds from the Rust types"
 	@echo "make bench-workloads  100 MiB port-forward and a 10 MiB log: via the hub vs direct to the child"
 	@echo "make controlplane  build the local control plane (etcd + kube-apiserver + controllers) and kubectl"
@@ -123,10 +124,24 @@ test: controlplane kwok helm registry
 	@$(CARGO) fmt --all -- --check
 	@echo "==> cargo clippy (warnings are errors)"
 	@$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@$(MAKE) --no-print-directory deny
 	@echo "==> building binaries for the end-to-end suites"
 	@$(CARGO) build --workspace --bins
 	@echo "==> unit and end-to-end tests (real control planes)"
 	@$(CARGO) test --workspace --no-fail-fast
+
+# cargo-deny (bans, licenses, sources; deny.toml), built from crates.io once and kept in
+# _output/tools. Advisories are not checked: their database cannot be fetched from here.
+CARGO_DENY_VERSION := 0.20.2
+TOOLS := $(OUT)/tools
+.PHONY: deny
+deny: prereqs
+	@if ! $(TOOLS)/bin/cargo-deny --version 2>/dev/null | grep -q " $(CARGO_DENY_VERSION)$$"; then \
+		echo "==> installing cargo-deny $(CARGO_DENY_VERSION) from crates.io (first run: a few minutes on 2 cores; later: cached in _output/tools)"; \
+		$(CARGO) install cargo-deny --version $(CARGO_DENY_VERSION) --locked --root $(TOOLS) --quiet; \
+	fi
+	@echo "==> cargo deny check bans licenses sources"
+	@$(TOOLS)/bin/cargo-deny --log-level error check bans licenses sources
 
 # A long run of the fault suite's workload with faults injected throughout (not part of make
 # test): FAULTS_SOAK_MINUTES=30 make soak. Prints the hub's and agents' memory at start and end.

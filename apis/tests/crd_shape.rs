@@ -1,6 +1,9 @@
 //! The generated CRDs have the names, scope, printer columns, subresources and key schema facts of
 //! Go Clusternet's CRDs (`manifests/crds/*.yaml`, values copied here by hand).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::OnceLock;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

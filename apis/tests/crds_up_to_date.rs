@@ -1,5 +1,8 @@
 //! The CRDs committed in `deploy/crds/` must be exactly what `crdgen` generates from the types.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,9 @@
 //! Serde round trips of objects in the shape of Go Clusternet's examples, and the exact JSON Go
 //! produces for zero values (field names, field order and `omitempty`).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 

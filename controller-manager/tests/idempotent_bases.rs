@@ -4,6 +4,9 @@
 //! created one per reconcile: `populateBasesAndLocalizations` lists its cache and creates
 //! `<sub>-<random>` when it sees none.)
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use anyhow::Result;

@@ -236,7 +236,9 @@ pub fn float_g(f: f64) -> String {
 /// How Go's unstructured decoding sees a JSON number.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum GoNumber {
+    /// An integer that fits int64 (decoded as `int64`).
     Int(i64),
+    /// Anything else (decoded as `float64`).
     Float(f64),
 }
 

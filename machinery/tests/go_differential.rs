@@ -5,6 +5,9 @@
 //! `tests/fixtures/differential/main.go`. Here the patch metadata comes from the apps/v1
 //! OpenAPI document instead, as in the hub.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::PathBuf;
 

@@ -3,6 +3,9 @@
 //! results (JSON patch, merge patch, strategic merge patch incl. the patches `kubectl apply`
 //! computes) compared byte for byte after canonical key ordering.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;

@@ -1,6 +1,9 @@
 //! Property-style tests: random valid label and field selectors print to strings that parse back
 //! to the same selector, with the same matches; random whitespace does not change the parse.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use clusternet_apimachinery::fields::{FieldOperator, FieldSelector};

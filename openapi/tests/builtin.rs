@@ -1,5 +1,8 @@
 //! The embedded definitions are kube-apiserver v1.36's own (checked against the fixtures).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use clusternet_openapi::{Catalog, Dialect, builtin};

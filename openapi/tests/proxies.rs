@@ -1,5 +1,8 @@
 //! The `proxies.clusternet.io/v1alpha1` documents, built with no parent spec at all.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use clusternet_openapi::{Catalog, Dialect, Options, proxies, v2, v3};

@@ -1,5 +1,8 @@
 //! `shadow/v1alpha1` documents built from real kube-apiserver v1.36 documents (fixtures).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,5 +1,8 @@
 //! The full set of served documents: discovery hashes, ETags, determinism.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use clusternet_openapi::{

@@ -1,5 +1,8 @@
 //! The Swagger 2.0 document, built from the parent's real `/openapi/v2` (fixture).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use clusternet_openapi::{

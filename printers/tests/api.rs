@@ -1,5 +1,8 @@
 //! Behaviour of the public API the real-server fixtures do not pin down on their own.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use clusternet_printers::{
     IncludeObject, ListMeta, TableConvertor, TableInput, TableOptions, TableVersion,
     WatchTableEncoder,

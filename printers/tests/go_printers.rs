@@ -9,6 +9,9 @@
 //! print call. The crate must produce identical cells and row conditions from `served` for a
 //! "now" at either end of that window.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use clusternet_printers::{TableConvertor, TableInput, TableOptions};

@@ -15,6 +15,9 @@
 //! accepted if it matches exactly for one "now" in `[Date − 1 s, Date + 3 s]` (100 ms steps) —
 //! a tolerance of the capture delay, applied to the table as a whole rather than per cell.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::PathBuf;
 

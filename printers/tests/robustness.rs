@@ -1,6 +1,9 @@
 //! Malformed input never panics: every printer is fed the captured real objects with each field
 //! in turn replaced by values of the wrong JSON type, plus entirely malformed objects.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::PathBuf;
 

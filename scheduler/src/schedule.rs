@@ -551,4 +551,162 @@ mod tests {
             serde_json::json!({"bindingClusters": null, "replicas": null, "desiredReleases": null})
         );
     }
+
+    /// `schedule_one` against a mock parent (tower-test behind kube::Client): the decision is
+    /// written as a merge patch of the status subresource with Go's fields, and Events say
+    /// what happened; a rejected binding is a Warning and the Subscription is retried.
+    mod against_a_mock_parent {
+        use super::*;
+        use http::{Request, Response};
+        use kube::client::Body;
+
+        fn mc(ns: &str, name: &str) -> Arc<ManagedCluster> {
+            Arc::new(
+                serde_json::from_value(serde_json::json!({
+                    "apiVersion": "clusters.clusternet.io/v1beta1", "kind": "ManagedCluster",
+                    "metadata": {"name": name, "namespace": ns,
+                                 "labels": {"clusters.clusternet.io/cluster-name": name}},
+                    "spec": {"clusterId": format!("id-{name}"), "clusterType": "EdgeCluster", "syncMode": "Pull"},
+                    "status": {"conditions": [{"type": "Ready", "status": "True",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "ManagedClusterReady", "message": ""}]},
+                }))
+                .unwrap(),
+            )
+        }
+
+        fn scheduler(client: kube::Client) -> Scheduler {
+            use clap::Parser;
+            let sub: Subscription = serde_json::from_value(serde_json::json!({
+                "apiVersion": "apps.clusternet.io/v1alpha1", "kind": "Subscription",
+                "metadata": {"name": "web", "namespace": "default", "uid": "u-1", "resourceVersion": "3"},
+                "spec": {"schedulingStrategy": "Replication",
+                         "subscribers": [{"clusterAffinity": {}}],
+                         "feeds": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "c", "namespace": "default"}]},
+            }))
+            .unwrap();
+            let mut caches = Caches::default();
+            for (ns, name) in [("clusternet-b", "b"), ("clusternet-a", "a")] {
+                caches.clusters.insert(format!("{ns}/{name}"), mc(ns, name));
+            }
+            caches.subs.insert("default/web".into(), Arc::new(sub));
+            Scheduler {
+                client: client.clone(),
+                caches: Mutex::new(caches),
+                queue: SchedulingQueue::default(),
+                recorder: Recorder::new(
+                    client,
+                    Reporter {
+                        controller: "clusternet-scheduler".into(),
+                        instance: None,
+                    },
+                ),
+                opts: Options::parse_from(["clusternet-scheduler"]),
+                next_start: Default::default(),
+            }
+        }
+
+        async fn body_json(req: Request<Body>) -> Value {
+            use http_body_util::BodyExt;
+            let bytes = req.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice(&bytes).unwrap()
+        }
+
+        fn respond(send: tower_test::mock::SendResponse<Response<Body>>, code: u16, body: Value) {
+            send.send_response(
+                Response::builder()
+                    .status(code)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                    .unwrap(),
+            );
+        }
+
+        #[tokio::test]
+        async fn binds_with_a_status_merge_patch_and_an_event() {
+            let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+            let sched = scheduler(kube::Client::new(service, "default"));
+            let parent = tokio::spawn(async move {
+                let (req, send) = handle.next_request().await.unwrap();
+                assert_eq!(req.method(), http::Method::PATCH);
+                assert_eq!(
+                    req.uri().path(),
+                    "/apis/apps.clusternet.io/v1alpha1/namespaces/default/subscriptions/web/status"
+                );
+                assert_eq!(
+                    req.headers()["content-type"],
+                    "application/merge-patch+json"
+                );
+                let patch = body_json(req).await;
+                let status = &patch["status"];
+                assert_eq!(
+                    status["bindingClusters"],
+                    serde_json::json!(["clusternet-a/a", "clusternet-b/b"]),
+                    "{patch}"
+                );
+                assert!(
+                    status["specHash"].as_u64().is_some_and(|h| h > 0),
+                    "{patch}"
+                );
+                respond(
+                    send,
+                    200,
+                    serde_json::json!({
+                    "apiVersion": "apps.clusternet.io/v1alpha1", "kind": "Subscription",
+                    "metadata": {"name": "web", "namespace": "default"}, "spec": {"feeds": [], "subscribers": []}}),
+                );
+                let (req, send) = handle.next_request().await.unwrap();
+                assert_eq!(req.method(), http::Method::POST);
+                assert_eq!(
+                    req.uri().path(),
+                    "/apis/events.k8s.io/v1/namespaces/default/events"
+                );
+                let event = body_json(req).await;
+                assert_eq!(event["reason"], "Scheduled", "{event}");
+                assert_eq!(event["type"], "Normal");
+                assert_eq!(
+                    event["note"],
+                    "Successfully bound default/web to clusternet-a/a,clusternet-b/b"
+                );
+                assert_eq!(event["regarding"]["kind"], "Subscription");
+                respond(send, 201, event);
+            });
+            schedule_one(&sched, "default/web").await;
+            parent.await.unwrap();
+        }
+
+        #[tokio::test]
+        async fn a_rejected_binding_is_a_warning_and_is_retried() {
+            let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+            let sched = scheduler(kube::Client::new(service, "default"));
+            let parent = tokio::spawn(async move {
+                let (req, send) = handle.next_request().await.unwrap();
+                assert_eq!(req.method(), http::Method::PATCH);
+                respond(
+                    send,
+                    409,
+                    serde_json::json!({
+                    "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict",
+                    "code": 409, "message": "the object has been modified"}),
+                );
+                let (req, send) = handle.next_request().await.unwrap();
+                let event = body_json(req).await;
+                assert_eq!(event["type"], "Warning", "{event}");
+                assert_eq!(event["reason"], "FailedScheduling");
+                assert!(
+                    event["note"].as_str().is_some_and(|n| n
+                        .starts_with("binding rejected: patching subscription status")
+                        && n.contains("the object has been modified")),
+                    "{event}"
+                );
+                respond(send, 201, event);
+            });
+            schedule_one(&sched, "default/web").await;
+            parent.await.unwrap();
+            // Back in the queue (after its backoff).
+            let again = tokio::time::timeout(std::time::Duration::from_secs(10), sched.queue.pop())
+                .await
+                .expect("retried");
+            assert_eq!(again, "default/web");
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //! ends). The Go side is `tunnel/interop` (a Go module depending on remotedialer through its
 //! go.mod). Skipped when `go` is not on PATH.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // tungstenite's handshake callback returns `Result<Response, ErrorResponse>`.
 #![allow(clippy::result_large_err)]
 

@@ -1,5 +1,8 @@
 //! End-to-end tests of a Rust hub and a Rust agent over an in-memory websocket.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::ErrorKind;

@@ -1,6 +1,8 @@
 //! The tunnel over real loopback sockets: TCP dialing on the agent, TLS + HTTP over streams,
 //! and the agent's websocket connect helper against a TLS websocket server.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // tungstenite's handshake callback returns `Result<Response, ErrorResponse>`.
 #![allow(clippy::result_large_err)]
 

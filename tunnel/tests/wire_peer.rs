@@ -1,6 +1,9 @@
 //! A session against a hand-driven peer that speaks raw remotedialer frames, the way a Go
 //! remotedialer v0.3.0 hub or agent would: checks exactly what goes over the wire.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::ErrorKind;

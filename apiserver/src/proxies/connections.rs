@@ -65,6 +65,14 @@ impl ChildConnections {
         })
     }
 
+    /// Waits (up to `timeout`) until the parent's clusters have been listed once.
+    pub async fn wait_ready(&self, timeout: std::time::Duration) -> bool {
+        match &self.clusters {
+            Some(c) => c.wait_ready(timeout).await,
+            None => true,
+        }
+    }
+
     /// The cluster with id `id`.
     pub fn cluster(&self, id: &str) -> Result<Cluster, ApiError> {
         self.clusters

@@ -4,6 +4,9 @@
 //!
 //! `make bench-deploy` (release build). `BENCH_SUBSCRIPTIONS` (100), `BENCH_CHILDREN` (2).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -5,6 +5,9 @@
 //!
 //! `make bench-proxy` (release build). `BENCH_SECONDS` sets the time per measurement (5).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

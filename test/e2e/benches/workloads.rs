@@ -9,6 +9,9 @@
 //! `make bench-workloads` (release build). `BENCH_ROUNDS` (3, the median is shown),
 //! `BENCH_PORT_FORWARD_MIB` (100), `BENCH_LOG_MIB` (10), `BENCH_SLOW_SECONDS` (8).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};

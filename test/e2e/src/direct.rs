@@ -122,8 +122,11 @@ impl DirectClient {
 pub enum RawOutcome {
     /// The server answered: status code, content type, body.
     Response {
+        /// Status code.
         status: u16,
+        /// `Content-Type`, if any.
         content_type: Option<String>,
+        /// The body as received.
         body: Vec<u8>,
     },
     /// The server closed the connection without answering.

@@ -1,6 +1,9 @@
 //! Shared pieces of the end-to-end suites in `tests/`. The suites run against real control
 //! planes from `clusternet-test-support`; this crate only adds what several suites need.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod conformance;
 pub mod direct;
 pub mod examples;

@@ -4,6 +4,9 @@
 //! namespaces on the parent, as the deployer would write them, and driven through: first apply,
 //! update, prune, drift put back, one invalid object, deletion.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use anyhow::{Context, Result};

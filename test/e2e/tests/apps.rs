@@ -6,6 +6,9 @@
 //! dynamic dividing by the nodes' free capacity, a child that rejects an object, a child joining
 //! the affinity later, a child going not ready, and deletion.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};

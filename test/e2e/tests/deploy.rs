@@ -2,6 +2,9 @@
 //! server-side dry-run (namespaced objects need their namespace, so namespaces are applied
 //! first for real).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use anyhow::{Context, Result};
 use clusternet_test_support::{ControlPlane, paths};
 

@@ -8,6 +8,9 @@
 //! removes it within a grace period, the test removes it itself (as the applier would) and
 //! says so on stderr; everything else is the product's own work.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

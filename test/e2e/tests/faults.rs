@@ -8,6 +8,9 @@
 //! how long the tunnel cut and the child's apiserver outage last. `make soak` runs [`soak`]:
 //! a fault every minute for `FAULTS_SOAK_MINUTES` (default 30).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

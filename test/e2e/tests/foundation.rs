@@ -2,6 +2,9 @@
 //! kubectl, run the controllers we need, route the aggregation layer to an extension server, and
 //! never outlive their owner.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

@@ -5,6 +5,9 @@
 //! and a real OCI registry (distribution) on loopback (`test-support::charts`). Everything a
 //! user does is typed with kubectl; what lands in the children is read with `helm` and kubectl.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};

@@ -5,6 +5,9 @@
 //! One environment serves the whole suite ([`Shared`]); the two tests that fill a limit or
 //! measure the hub's memory run alone.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

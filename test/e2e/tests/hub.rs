@@ -1,6 +1,9 @@
 //! clusternet-hub as a real aggregated apiserver on a real parent: registration, discovery,
 //! OpenAPI, authentication, authorization, CA rotation, namespace deletion, bad input.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};

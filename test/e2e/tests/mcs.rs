@@ -6,6 +6,9 @@
 //! port name. Then what goes wrong in practice (an import matching no export, a port-name
 //! mismatch), scaling, a child going offline and back, and deletion of export and import.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 

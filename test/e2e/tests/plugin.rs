@@ -7,6 +7,9 @@
 //! `kubectl clusternet delete -f <dir>/` removes it. Then the other kubectl commands, a child
 //! through `--cluster-id`, and this plugin's `clusters`, `kubeconfig` and `get --clusters`.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};

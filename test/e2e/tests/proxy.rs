@@ -2,6 +2,9 @@
 //! `sockets/<id>/proxy/direct` with Clusternet-style credentials, directly and through the
 //! agents' tunnels: kubectl, kubectl proxy, watches, upgrades, RBAC, an agent outage.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};

@@ -1,6 +1,9 @@
 //! Child clusters join: agents register with a bootstrap token, the controller-manager approves,
 //! heartbeats make them Ready, restarts keep their identity, silence makes them not ready.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use k8s_openapi::jiff;
 use std::time::{Duration, Instant};
 

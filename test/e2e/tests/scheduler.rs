@@ -5,6 +5,9 @@
 //! (which, as in Go Clusternet, re-schedules Replication but not an unchanged Dividing
 //! subscription). Independent of the deployer: nothing here needs Bases or Descriptions.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

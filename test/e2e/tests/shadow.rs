@@ -2,6 +2,9 @@
 //! Manifests, kubectl-native output, watches, CRDs picked up at run time, kube-controller-
 //! manager's metadata informers, bad input.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};

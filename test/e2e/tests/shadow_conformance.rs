@@ -6,6 +6,9 @@
 //!   manager's garbage collector and namespace controller watching the shadow group the whole
 //!   time — and its log checked for watch and decode errors afterwards.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,6 +2,9 @@
 //! pages and whole, watched from a list's resourceVersion and with `sendInitialEvents`.
 //! Prints create rate, list latencies and the hub's resident memory (figures, not assertions).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 

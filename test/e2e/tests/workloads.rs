@@ -8,6 +8,9 @@
 //!
 //! One environment for the whole suite (one test): starting it is most of the cost.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -19,6 +19,9 @@
 //! # Ok(()) }
 //! ```
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod certs;
 pub mod charts;
 pub mod clusternet;

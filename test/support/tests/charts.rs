@@ -1,6 +1,9 @@
 //! The local chart sources against the real Helm CLI and the real OCI registry: what the Helm
 //! deployer's end-to-end tests rely on.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use anyhow::Result;

@@ -7,6 +7,9 @@
 //! `clusternet_test_support::charts`) and prints what to type next. `down` stops every process
 //! `up` started.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
