@@ -443,27 +443,31 @@ impl<'s, 'c, 'a> RouteBuilder<'s, 'c, 'a> {
                 self.add(format!("{prefix}/{}", r.plural), pretty.clone(), all);
             }
         }
-        if r.has(Verb::Create) {
-            let create = Operation {
-                params: self.std(WRITE_PARAMS),
-                body: Some(Body {
-                    schema: ctx.kind_schema.clone(),
-                    required: true,
-                    media: Media::Any,
-                }),
-                responses: vec![
-                    ok(200, &ctx.kind_schema, Media::Objects),
-                    ok(201, &ctx.kind_schema, Media::Objects),
-                    ok(202, &ctx.kind_schema, Media::Objects),
-                    unauthorized(),
-                ],
-                ..op(
-                    HttpMethod::Post,
-                    format!("create{infix}{ns}{kind}"),
-                    format!("create a {kind}"),
-                    "post",
-                )
-            };
+        // The resource's own object verbs: create on the collection, the others on the item.
+        let own: Vec<(Verb, Operation)> = [
+            Verb::Create,
+            Verb::Get,
+            Verb::Update,
+            Verb::Patch,
+            Verb::Delete,
+        ]
+        .into_iter()
+        .filter(|verb| r.has(*verb))
+        .filter_map(|verb| {
+            self.object_operation(
+                verb,
+                &ctx.kind_schema,
+                &r.patch_types,
+                &format!("{infix}{ns}{kind}"),
+                (&format!("the specified {kind}"), &format!("a {kind}")),
+                &op,
+            )
+            .map(|operation| (verb, operation))
+        })
+        .collect();
+        let (create, on_item): (Vec<_>, Vec<_>) =
+            own.into_iter().partition(|(verb, _)| *verb == Verb::Create);
+        for (_, create) in create {
             self.add(collection.clone(), collection_params.clone(), create);
         }
         if r.has(Verb::DeleteCollection) {
@@ -484,84 +488,8 @@ impl<'s, 'c, 'a> RouteBuilder<'s, 'c, 'a> {
             };
             self.add(collection.clone(), collection_params.clone(), delete);
         }
-        if r.has(Verb::Get) {
-            let read = Operation {
-                responses: vec![ok(200, &ctx.kind_schema, Media::Objects), unauthorized()],
-                ..op(
-                    HttpMethod::Get,
-                    format!("read{infix}{ns}{kind}"),
-                    format!("read the specified {kind}"),
-                    "get",
-                )
-            };
-            self.add(item.clone(), item_params(kind), read);
-        }
-        if r.has(Verb::Update) {
-            let replace = Operation {
-                params: self.std(WRITE_PARAMS),
-                body: Some(Body {
-                    schema: ctx.kind_schema.clone(),
-                    required: true,
-                    media: Media::Any,
-                }),
-                responses: vec![
-                    ok(200, &ctx.kind_schema, Media::Objects),
-                    ok(201, &ctx.kind_schema, Media::Objects),
-                    unauthorized(),
-                ],
-                ..op(
-                    HttpMethod::Put,
-                    format!("replace{infix}{ns}{kind}"),
-                    format!("replace the specified {kind}"),
-                    "put",
-                )
-            };
-            self.add(item.clone(), item_params(kind), replace);
-        }
-        if r.has(Verb::Patch) && !r.patch_types.is_empty() {
-            let patch = Operation {
-                params: self.std(PATCH_PARAMS),
-                body: Some(Body {
-                    schema: builtin::PATCH.into(),
-                    required: true,
-                    media: Media::Patch(r.patch_types.clone()),
-                }),
-                consumes: Media::Patch(r.patch_types.clone()),
-                responses: vec![
-                    ok(200, &ctx.kind_schema, Media::Objects),
-                    ok(201, &ctx.kind_schema, Media::Objects),
-                    unauthorized(),
-                ],
-                ..op(
-                    HttpMethod::Patch,
-                    format!("patch{infix}{ns}{kind}"),
-                    format!("partially update the specified {kind}"),
-                    "patch",
-                )
-            };
-            self.add(item.clone(), item_params(kind), patch);
-        }
-        if r.has(Verb::Delete) {
-            let delete = Operation {
-                params: self.std(DELETE_PARAMS),
-                body: Some(Body {
-                    schema: builtin::DELETE_OPTIONS.into(),
-                    required: false,
-                    media: Media::Any,
-                }),
-                responses: vec![
-                    ok(200, builtin::STATUS, Media::Objects),
-                    ok(202, builtin::STATUS, Media::Objects),
-                    unauthorized(),
-                ],
-                ..op(
-                    HttpMethod::Delete,
-                    format!("delete{infix}{ns}{kind}"),
-                    format!("delete a {kind}"),
-                    "delete",
-                )
-            };
-            self.add(item.clone(), item_params(kind), delete);
+        for (_, operation) in on_item {
+            self.add(item.clone(), item_params(kind), operation);
         }
         if self.options.legacy_watch_paths && r.has(Verb::Watch) {
             let watch_params: Vec<Param> = self.std(LIST_PARAMS);
@@ -624,95 +552,18 @@ impl<'s, 'c, 'a> RouteBuilder<'s, 'c, 'a> {
                 };
             let name = &sub.name;
             for verb in &sub.verbs {
-                let operation = match verb {
-                    Verb::Get => Operation {
-                        responses: vec![ok(200, &sub_schema, Media::Objects), unauthorized()],
-                        ..sub_op(
-                            HttpMethod::Get,
-                            format!("read{infix}{ns}{kind}{sub_title}"),
-                            format!("read {name} of the specified {kind}"),
-                            "get",
-                        )
-                    },
-                    Verb::Update => Operation {
-                        params: self.std(WRITE_PARAMS),
-                        body: Some(Body {
-                            schema: sub_schema.clone(),
-                            required: true,
-                            media: Media::Any,
-                        }),
-                        responses: vec![
-                            ok(200, &sub_schema, Media::Objects),
-                            ok(201, &sub_schema, Media::Objects),
-                            unauthorized(),
-                        ],
-                        ..sub_op(
-                            HttpMethod::Put,
-                            format!("replace{infix}{ns}{kind}{sub_title}"),
-                            format!("replace {name} of the specified {kind}"),
-                            "put",
-                        )
-                    },
-                    Verb::Patch if !r.patch_types.is_empty() => Operation {
-                        params: self.std(PATCH_PARAMS),
-                        body: Some(Body {
-                            schema: builtin::PATCH.into(),
-                            required: true,
-                            media: Media::Patch(r.patch_types.clone()),
-                        }),
-                        consumes: Media::Patch(r.patch_types.clone()),
-                        responses: vec![
-                            ok(200, &sub_schema, Media::Objects),
-                            ok(201, &sub_schema, Media::Objects),
-                            unauthorized(),
-                        ],
-                        ..sub_op(
-                            HttpMethod::Patch,
-                            format!("patch{infix}{ns}{kind}{sub_title}"),
-                            format!("partially update {name} of the specified {kind}"),
-                            "patch",
-                        )
-                    },
-                    Verb::Create => Operation {
-                        params: self.std(WRITE_PARAMS),
-                        body: Some(Body {
-                            schema: sub_schema.clone(),
-                            required: true,
-                            media: Media::Any,
-                        }),
-                        responses: vec![
-                            ok(200, &sub_schema, Media::Objects),
-                            ok(201, &sub_schema, Media::Objects),
-                            ok(202, &sub_schema, Media::Objects),
-                            unauthorized(),
-                        ],
-                        ..sub_op(
-                            HttpMethod::Post,
-                            format!("create{infix}{ns}{kind}{sub_title}"),
-                            format!("create {name} of a {kind}"),
-                            "post",
-                        )
-                    },
-                    Verb::Delete => Operation {
-                        params: self.std(DELETE_PARAMS),
-                        body: Some(Body {
-                            schema: builtin::DELETE_OPTIONS.into(),
-                            required: false,
-                            media: Media::Any,
-                        }),
-                        responses: vec![
-                            ok(200, builtin::STATUS, Media::Objects),
-                            ok(202, builtin::STATUS, Media::Objects),
-                            unauthorized(),
-                        ],
-                        ..sub_op(
-                            HttpMethod::Delete,
-                            format!("delete{infix}{ns}{kind}{sub_title}"),
-                            format!("delete {name} of a {kind}"),
-                            "delete",
-                        )
-                    },
-                    _ => continue,
+                let Some(operation) = self.object_operation(
+                    *verb,
+                    &sub_schema,
+                    &r.patch_types,
+                    &format!("{infix}{ns}{kind}{sub_title}"),
+                    (
+                        &format!("{name} of the specified {kind}"),
+                        &format!("{name} of a {kind}"),
+                    ),
+                    &sub_op,
+                ) else {
+                    continue;
                 };
                 self.add(path.clone(), item_params(&sub_gvk.kind), operation);
             }
@@ -723,6 +574,111 @@ impl<'s, 'c, 'a> RouteBuilder<'s, 'c, 'a> {
         if let Some(connect) = &r.connect {
             self.connect(ctx, &item, None, connect);
         }
+    }
+
+    /// The operation of `verb` on one object whose schema is `schema` — the resource's own
+    /// create, get, update, patch and delete, and a subresource's: the same parameters, bodies
+    /// and responses, named `<verb><id>` and described as kube-apiserver does (`the` for get,
+    /// update and patch: "read the specified Foo", "read status of the specified Foo"; `a` for
+    /// create and delete). None for other verbs, and for patch without patch types.
+    fn object_operation(
+        &self,
+        verb: Verb,
+        schema: &str,
+        patch_types: &[PatchType],
+        id: &str,
+        (the, a): (&str, &str),
+        base: &dyn Fn(HttpMethod, String, String, &'static str) -> Operation,
+    ) -> Option<Operation> {
+        let object_body = || {
+            Some(Body {
+                schema: schema.to_string(),
+                required: true,
+                media: Media::Any,
+            })
+        };
+        Some(match verb {
+            Verb::Get => Operation {
+                responses: vec![ok(200, schema, Media::Objects), unauthorized()],
+                ..base(
+                    HttpMethod::Get,
+                    format!("read{id}"),
+                    format!("read {the}"),
+                    "get",
+                )
+            },
+            Verb::Update => Operation {
+                params: self.std(WRITE_PARAMS),
+                body: object_body(),
+                responses: vec![
+                    ok(200, schema, Media::Objects),
+                    ok(201, schema, Media::Objects),
+                    unauthorized(),
+                ],
+                ..base(
+                    HttpMethod::Put,
+                    format!("replace{id}"),
+                    format!("replace {the}"),
+                    "put",
+                )
+            },
+            Verb::Patch if !patch_types.is_empty() => Operation {
+                params: self.std(PATCH_PARAMS),
+                body: Some(Body {
+                    schema: builtin::PATCH.into(),
+                    required: true,
+                    media: Media::Patch(patch_types.to_vec()),
+                }),
+                consumes: Media::Patch(patch_types.to_vec()),
+                responses: vec![
+                    ok(200, schema, Media::Objects),
+                    ok(201, schema, Media::Objects),
+                    unauthorized(),
+                ],
+                ..base(
+                    HttpMethod::Patch,
+                    format!("patch{id}"),
+                    format!("partially update {the}"),
+                    "patch",
+                )
+            },
+            Verb::Create => Operation {
+                params: self.std(WRITE_PARAMS),
+                body: object_body(),
+                responses: vec![
+                    ok(200, schema, Media::Objects),
+                    ok(201, schema, Media::Objects),
+                    ok(202, schema, Media::Objects),
+                    unauthorized(),
+                ],
+                ..base(
+                    HttpMethod::Post,
+                    format!("create{id}"),
+                    format!("create {a}"),
+                    "post",
+                )
+            },
+            Verb::Delete => Operation {
+                params: self.std(DELETE_PARAMS),
+                body: Some(Body {
+                    schema: builtin::DELETE_OPTIONS.into(),
+                    required: false,
+                    media: Media::Any,
+                }),
+                responses: vec![
+                    ok(200, builtin::STATUS, Media::Objects),
+                    ok(202, builtin::STATUS, Media::Objects),
+                    unauthorized(),
+                ],
+                ..base(
+                    HttpMethod::Delete,
+                    format!("delete{id}"),
+                    format!("delete {a}"),
+                    "delete",
+                )
+            },
+            _ => return None,
+        })
     }
 
     fn connect(&mut self, ctx: &Ctx<'_>, base: &str, subresource: Option<&str>, connect: &Connect) {
