@@ -591,19 +591,7 @@ async fn agent_kubectl(
     env: &Environment,
     i: usize,
 ) -> Result<clusternet_test_support::kubectl::Kubectl> {
-    use base64::Engine;
-    let b64 = env.children[i]
-        .kubectl([
-            "get",
-            "secret",
-            "parent-cluster",
-            "-n",
-            "clusternet-system",
-            "-o",
-            "jsonpath={.data.token}",
-        ])
-        .await?;
-    let token = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64.trim())?)?;
+    let token = env.agent_token(i).await?;
     let path = env.dir.path().join(format!("agent{i}-parent.kubeconfig"));
     clusternet_test_support::clusternet::write_token_kubeconfig(
         &path,

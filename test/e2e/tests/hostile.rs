@@ -75,19 +75,7 @@ async fn start() -> Result<Hostile> {
             ])
             .await?;
     }
-    let b64 = env.children[0]
-        .kubectl([
-            "get",
-            "secret",
-            "parent-cluster",
-            "-n",
-            "clusternet-system",
-            "-o",
-            "jsonpath={.data.token}",
-        ])
-        .await?;
-    let child1_token =
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64.trim())?)?;
+    let child1_token = env.agent_token(0).await?;
     let dir = env.dir.path();
     let ca = env.parent.pki("ca.crt");
     write_token_kubeconfig(

@@ -82,6 +82,15 @@ pub const PUBLIC_CHARTS: [Chart; 5] = [
 /// What the basic-auth repository serves.
 pub const AUTH_CHARTS: [Chart; 1] = [Chart::new("example", "example", "0.0.1")];
 
+/// `sh -c` around the registry (`$0` the binary, `$1` its configuration): the registry runs
+/// with stdin from /dev/null, a background reader holds the shell's stdin (the caller's pipe)
+/// and stops the registry when it closes; the shell exits with the registry.
+const REGISTRY_LIFELINE: &str = r#"exec 3<&0
+"$0" serve "$1" </dev/null &
+registry=$!
+{ cat <&3 >/dev/null; kill "$registry" 2>/dev/null; } &
+wait "$registry""#;
+
 /// What is pushed to the OCI registry (`<oci_url>/<name>:<version>`), from the public packages.
 pub const OCI_CHARTS: [Chart; 3] = [PUBLIC_CHARTS[0], PUBLIC_CHARTS[1], PUBLIC_CHARTS[2]];
 
@@ -331,12 +340,17 @@ impl ChartRepos {
             let config_path = base.join("config.yml");
             std::fs::write(&config_path, serde_json::to_string_pretty(&config)?)?;
             let log = std::fs::File::create(&log_path)?;
-            let child = std::process::Command::new(&bin)
-                .arg("serve")
+            // The registry has no --lifeline of its own: a shell holds the pipe on its behalf
+            // and stops it when the pipe closes, so it goes with this process however that
+            // ends (a panic, or a signal that runs no destructor).
+            let child = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(REGISTRY_LIFELINE)
+                .arg(&bin)
                 .arg(&config_path)
                 // No OpenTelemetry exporter (it would try to reach localhost:4318).
                 .env("OTEL_TRACES_EXPORTER", "none")
-                .stdin(Stdio::null())
+                .stdin(Stdio::piped())
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .spawn()
@@ -403,6 +417,13 @@ impl ChartRepos {
 
     fn stop_registry(&mut self) {
         if let Some(mut child) = self.registry.take() {
+            // Closing the pipe stops the registry (SIGTERM) and then its shell.
+            drop(child.stdin.take());
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }

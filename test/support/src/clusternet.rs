@@ -935,6 +935,26 @@ impl Environment {
         Ok(id)
     }
 
+    /// The parent token child `i`'s agent holds (Secret `clusternet-system/parent-cluster` in
+    /// the child): the cluster's own identity on the parent.
+    pub async fn agent_token(&self, i: usize) -> Result<String> {
+        use base64::Engine;
+        let b64 = self.children[i]
+            .kubectl([
+                "get",
+                "secret",
+                "parent-cluster",
+                "-n",
+                "clusternet-system",
+                "-o",
+                "jsonpath={.data.token}",
+            ])
+            .await?;
+        Ok(String::from_utf8(
+            base64::engine::general_purpose::STANDARD.decode(b64.trim())?,
+        )?)
+    }
+
     /// `https://<parent>/apis/proxies.clusternet.io/v1alpha1/sockets/<id>/proxy/direct`.
     pub async fn proxy_url(&self, i: usize) -> Result<String> {
         Ok(format!(
