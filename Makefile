@@ -32,6 +32,7 @@ help:
 	@echo "make deny        cargo deny check bans licenses sources (part of make test)"
 	@echo "make crds        regenerate deploy/crds from the Rust types"
 	@echo "make bench-workloads  100 MiB port-forward and a 10 MiB log: via the hub vs direct to the child"
+	@echo "make bench-helm   memory of the controller-manager and hub while 30 of 40 Helm releases keep failing"
 	@echo "make controlplane  build the local control plane (etcd + kube-apiserver + controllers) and kubectl"
 	@echo "make kwok        build KWOK (simulated nodes and pods for the children)"
 	@echo "make helm        build Helm's CLI (local chart repositories and checks in the tests)"
@@ -168,6 +169,11 @@ bench-deploy: controlplane
 bench-workloads: controlplane kwok
 	@$(CARGO) build --release --bins
 	@$(CARGO) bench -p clusternet-e2e --bench workloads
+
+.PHONY: bench-helm
+bench-helm: controlplane helm
+	@$(CARGO) build --release --bins
+	@$(CARGO) bench -p clusternet-e2e --bench helm
 
 .PHONY: clean
 clean: down
