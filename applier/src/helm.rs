@@ -22,9 +22,12 @@
 //!   `Installing`, pending-upgrade → `Upgrading`, uninstalling → `Uninstalling`, superseded →
 //!   `Superseded`, failed → `Failure` with the reason, else `Unknown`).
 //!
-//! A failure is retried with a growing delay ([`crate::queue::backoff`]: 0.5 s doubling up to
-//! 1 min), so a release that keeps failing costs one Helm run per delay and no memory beyond its
-//! failure count. Every release is also looked at every [`Settings::resync`].
+//! A failed reconcile is retried with a growing delay ([`crate::queue::backoff`]: 0.5 s doubling
+//! up to 1 min), so a release that keeps failing costs one Helm run per delay and no memory
+//! beyond its failure count and next-run time (`make bench-helm`). What is retried is what
+//! failed before Helm kept a release (the chart or repository, an `atomic` install it rolled
+//! back); a failed release Helm kept is, as in Go, left until the spec changes. Every release is
+//! also looked at every [`Settings::resync`].
 //!
 //! As Go, TLS verification of chart repositories is skipped (`--insecure-skip-tls-verify`):
 //! Clusternet has no field for a repository CA, and users rely on it for self-signed repos.
