@@ -13,7 +13,9 @@ use crate::{credentials, deployer, registration, status, tunnel};
 pub async fn run(opts: Options) -> Result<()> {
     opts.process.start();
     opts.validate()?;
-    let child_config = client::config(opts.kubeconfig.as_deref())
+    let child_config = opts
+        .client
+        .config()
         .await
         .context("child cluster configuration")?;
     let apiserver_url = child_config

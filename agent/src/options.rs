@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use clusternet_apis::clusters::v1beta1::ClusterSyncMode;
+use clusternet_component_base::GoDuration;
 use clusternet_component_base::featuregate::Feature;
-use clusternet_component_base::options::{LeaderElection, LeaseName, Process};
-use clusternet_component_base::{FeatureGates, GoDuration};
+use clusternet_component_base::options::{Client, Gates, LeaderElection, LeaseName, Process};
 
 /// clusternet-agent: runs in each child cluster.
 #[derive(Clone, Debug, Parser)]
@@ -20,9 +20,9 @@ use clusternet_component_base::{FeatureGates, GoDuration};
     about = "Clusternet agent: registers this cluster with the parent, reports its status and keeps a tunnel open to the hub"
 )]
 pub struct Options {
-    /// kubeconfig of the child cluster this agent runs in (in-cluster configuration when unset).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
+    /// `--kubeconfig`.
+    #[command(flatten)]
+    pub client: Client,
 
     /// URL of the parent cluster's kube-apiserver.
     #[arg(long)]
@@ -92,9 +92,9 @@ pub struct Options {
     #[arg(long, value_delimiter = ',', default_value = "")]
     pub tunnel_allowed_addresses: Vec<String>,
 
-    /// Feature gates, e.g. SocketConnection=true,AppPusher=true.
-    #[arg(long, default_value = "")]
-    pub feature_gates: FeatureGates,
+    /// `--feature-gates`.
+    #[command(flatten)]
+    pub feature_gates: Gates,
 
     /// Leader election in the child (`--leader-elect*`): the Lease's namespace also holds
     /// Secret parent-cluster, and the Lease's UID is the cluster ID, so the agent always

@@ -47,7 +47,7 @@ async fn kube_client(primary: Option<&Path>, fallback: Option<&Path>) -> Result<
 
 /// Serves until `shutdown` is cancelled.
 pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
-    let kubeconfig = opts.kubeconfig.as_deref();
+    let kubeconfig = opts.client.kubeconfig.as_deref();
     let parent = kube_client(kubeconfig, None)
         .await
         .context("parent cluster client")?;

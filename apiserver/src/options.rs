@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use clusternet_component_base::{FeatureGates, GoDuration};
+use clusternet_component_base::GoDuration;
 
 /// clusternet-hub: Clusternet's aggregated apiserver.
 #[derive(Clone, Debug, Parser)]
@@ -47,9 +47,9 @@ pub struct Options {
     #[arg(long, value_delimiter = ',')]
     pub ca_bundle_apiservices: Vec<String>,
 
-    /// Path to a kubeconfig for the parent cluster (in-cluster configuration when empty).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
+    /// `--kubeconfig` (the parent).
+    #[command(flatten)]
+    pub client: clusternet_component_base::options::Client,
 
     /// kubeconfig with rights to create tokenreviews.authentication.k8s.io (default: --kubeconfig).
     #[arg(long)]
@@ -121,9 +121,9 @@ pub struct Options {
     #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_RESERVED_NAMESPACE)]
     pub reserved_namespace: String,
 
-    /// Feature gates, e.g. SocketConnection=true,ShadowAPI=true.
-    #[arg(long, default_value = "")]
-    pub feature_gates: FeatureGates,
+    /// `--feature-gates`.
+    #[command(flatten)]
+    pub feature_gates: clusternet_component_base::options::Gates,
 
     /// `-v` and the process flags.
     #[command(flatten)]

@@ -1,14 +1,17 @@
 //! The flags every binary shares, as `#[command(flatten)]` groups with Go's names, and the
-//! start-up prelude they drive: [`Process`] (`-v`, and the test harnesses' `--lifeline`) and
-//! [`LeaderElection`] (component-base's `--leader-elect*` flags; the Lease's default name is
-//! the binary's, given by a [`LeaseName`]).
+//! start-up prelude they drive: [`Process`] (`-v`, and the test harnesses' `--lifeline`),
+//! [`Client`] (`--kubeconfig`), [`Gates`] (`--feature-gates`) and [`LeaderElection`]
+//! (component-base's `--leader-elect*` flags; the Lease's default name is the binary's, given
+//! by a [`LeaseName`]).
 
 use std::marker::PhantomData;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use k8s_openapi::api::coordination::v1::Lease;
 
-use crate::{GoDuration, client, leader, lifeline, logging, signals};
+use crate::featuregate::Feature;
+use crate::{FeatureGates, GoDuration, client, leader, lifeline, logging, signals};
 
 /// Logging and process flags.
 #[derive(Clone, Debug, clap::Args)]
@@ -31,6 +34,39 @@ impl Process {
         if self.lifeline {
             lifeline::exit_when_stdin_closes();
         }
+    }
+}
+
+/// The cluster a component works against.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Client {
+    /// Path to a kubeconfig of the cluster this component works against (the parent; for the
+    /// agent, the child it runs in). In-cluster configuration, then $KUBECONFIG, when unset.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl Client {
+    /// The client configuration these flags name.
+    pub async fn config(&self) -> Result<kube::Config> {
+        client::config(self.kubeconfig.as_deref()).await
+    }
+}
+
+/// `--feature-gates`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Gates {
+    /// A set of key=value pairs that describe feature gates for alpha/experimental features,
+    /// e.g. SocketConnection=true,Deployer=true (values as Go's ParseBool; AllAlpha=true and
+    /// AllBeta=true set every gate of that stage).
+    #[arg(long, default_value = "")]
+    pub feature_gates: FeatureGates,
+}
+
+impl Gates {
+    /// Whether `feature` is on.
+    pub fn enabled(&self, feature: Feature) -> bool {
+        self.feature_gates.enabled(feature)
     }
 }
 
@@ -119,6 +155,10 @@ mod tests {
         process: Process,
         #[command(flatten)]
         election: LeaderElection<Test>,
+        #[command(flatten)]
+        client: Client,
+        #[command(flatten)]
+        gates: Gates,
     }
 
     #[test]
@@ -149,5 +189,9 @@ mod tests {
         assert_eq!(f.election.resource_name, "other");
         assert_eq!(f.election.config().lease_duration.as_secs(), 30);
         assert!(Flags::parse_from(["x", "--leader-elect"]).election.enabled);
+        let f = Flags::parse_from(["x", "--kubeconfig=/k", "--feature-gates=Deployer=true"]);
+        assert_eq!(f.client.kubeconfig, Some(PathBuf::from("/k")));
+        assert!(f.gates.enabled(Feature::Deployer));
+        assert!(!f.gates.enabled(Feature::AppPusher));
     }
 }

@@ -10,7 +10,9 @@ use crate::{approver, deployer, feedinventory, lifecycle, pusher};
 /// Runs the controller manager.
 pub async fn run(opts: Options) -> Result<()> {
     opts.process.start();
-    let parent_config = client::config(opts.kubeconfig.as_deref())
+    let parent_config = opts
+        .client
+        .config()
         .await
         .context("parent cluster configuration")?;
     let parent = client::client(parent_config.clone())?;

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use clusternet_component_base::options::{LeaderElection, LeaseName, Process};
-use clusternet_component_base::{FeatureGates, GoDuration};
+use clusternet_component_base::GoDuration;
+use clusternet_component_base::options::{Client, Gates, LeaderElection, LeaseName, Process};
 
 /// clusternet-controller-manager: runs on the parent.
 #[derive(Clone, Debug, Parser)]
@@ -16,9 +16,9 @@ use clusternet_component_base::{FeatureGates, GoDuration};
     about = "Clusternet controller manager: approves cluster registrations, tracks cluster health, deploys applications"
 )]
 pub struct Options {
-    /// kubeconfig of the parent cluster (in-cluster configuration when unset).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
+    /// `--kubeconfig`.
+    #[command(flatten)]
+    pub client: Client,
 
     /// Controllers to run: `*` for all, `name` to enable, `-name` to disable
     /// (clusterlifecycle, crrapprover). Unlike Clusternet, the default runs all of them.
@@ -29,9 +29,9 @@ pub struct Options {
     #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_RESERVED_NAMESPACE)]
     pub reserved_namespace: String,
 
-    /// Feature gates, e.g. SocketConnection=true,Deployer=true.
-    #[arg(long, default_value = "")]
-    pub feature_gates: FeatureGates,
+    /// `--feature-gates`.
+    #[command(flatten)]
+    pub feature_gates: Gates,
 
     /// Leave a registration token in its ClusterRegistrationRequest's status after the cluster
     /// has used it, when the agent did not offer a key to seal it to. Go Clusternet's agents

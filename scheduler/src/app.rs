@@ -10,7 +10,9 @@ use crate::schedule::lead;
 /// Runs the scheduler.
 pub async fn run(opts: Options) -> Result<()> {
     opts.process.start();
-    let config = client::config(opts.kubeconfig.as_deref())
+    let config = opts
+        .client
+        .config()
         .await
         .context("parent cluster configuration")?;
     let parent = client::client(config)?;

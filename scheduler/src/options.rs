@@ -1,11 +1,8 @@
 //! Flags of `clusternet-scheduler`, named as Clusternet's (`pkg/scheduler/options`, plus
 //! component-base's leader election flags).
 
-use std::path::PathBuf;
-
 use clap::Parser;
-use clusternet_component_base::FeatureGates;
-use clusternet_component_base::options::{LeaderElection, LeaseName, Process};
+use clusternet_component_base::options::{Client, Gates, LeaderElection, LeaseName, Process};
 
 /// clusternet-scheduler: runs on the parent.
 #[derive(Clone, Debug, Parser)]
@@ -16,13 +13,13 @@ use clusternet_component_base::options::{LeaderElection, LeaseName, Process};
     about = "Clusternet scheduler: binds Subscriptions to ManagedClusters"
 )]
 pub struct Options {
-    /// kubeconfig of the parent cluster (in-cluster configuration when unset).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
+    /// `--kubeconfig`.
+    #[command(flatten)]
+    pub client: Client,
 
-    /// Feature gates, e.g. FailOver=true,FeasibleClustersToleration=true.
-    #[arg(long, default_value = "")]
-    pub feature_gates: FeatureGates,
+    /// `--feature-gates`.
+    #[command(flatten)]
+    pub feature_gates: Gates,
 
     /// Leader election (`--leader-elect*`).
     #[command(flatten)]
