@@ -135,19 +135,42 @@ async fn connections() -> (Arc<ChildConnections>, Arc<Mutex<Vec<String>>>, Pendi
     (conns, seen, pending)
 }
 
+/// A caller: a cluster's ServiceAccount (its dedicated namespace), or one of the identities
+/// that must never open a tunnel.
 fn service_account(ns: &str) -> UserInfo {
+    let (name, groups) = match ns {
+        // A bootstrap token, as the parent's TokenReview names it.
+        BOOTSTRAP => (
+            "system:bootstrap:07401b".to_string(),
+            vec![
+                "system:bootstrappers".to_string(),
+                "system:authenticated".into(),
+            ],
+        ),
+        ANONYMOUS => (
+            "system:anonymous".to_string(),
+            vec!["system:unauthenticated".to_string()],
+        ),
+        _ => (
+            format!("system:serviceaccount:{ns}:cluster-bootstrap-use"),
+            vec![
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{ns}"),
+                "system:authenticated".into(),
+            ],
+        ),
+    };
     UserInfo {
-        name: format!("system:serviceaccount:{ns}:cluster-bootstrap-use"),
+        name,
         uid: String::new(),
-        groups: vec![
-            "system:serviceaccounts".into(),
-            format!("system:serviceaccounts:{ns}"),
-            "system:authenticated".into(),
-        ],
+        groups,
         extra: BTreeMap::new(),
         method: AuthMethod::Token,
     }
 }
+
+const BOOTSTRAP: &str = "(bootstrap token)";
+const ANONYMOUS: &str = "(anonymous)";
 
 async fn call(proxies: &Proxies, path: &str, user: UserInfo, upgrade: bool) -> ApiError {
     let mut req = Request::builder().method(Method::GET).uri(path);
@@ -215,6 +238,22 @@ async fn every_refusal_of_the_socket_handler() {
             true,
             403,
             "cannot open the tunnel of cluster 9a7b2e64",
+        ),
+        case(
+            "the bootstrap token opens a cluster's tunnel",
+            format!("sockets/{t}"),
+            BOOTSTRAP,
+            true,
+            403,
+            "User \"system:bootstrap:07401b\" cannot open the tunnel",
+        ),
+        case(
+            "anonymous opens a cluster's tunnel",
+            format!("sockets/{t}"),
+            ANONYMOUS,
+            true,
+            403,
+            "User \"system:anonymous\" cannot open the tunnel",
         ),
         // Its own identity gets past the identity check; the handshake then needs a real
         // connection, which a request built in-process does not have.

@@ -31,7 +31,7 @@ use clusternet_apis::apps::v1alpha1::{
 use clusternet_apis::known;
 use clusternet_component_base::finalizers;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -41,7 +41,7 @@ use serde_json::json;
 use super::controllers::{
     BASE, CACHE_LAG, HELM_CHART, Result, aggregate, block_or_drop_feed, cached, current_or_create,
     delete, drain, error_policy, is_deleting, is_uid_key, missing_labels, patch_labels,
-    populate_descriptions, remove_finalizers,
+    populate_descriptions, remove_finalizers, replace_merged,
 };
 use super::patch::{self, default_chart_overrides};
 use super::{Ctx, RETRY, key};
@@ -476,26 +476,14 @@ async fn sync_helm_release(ctx: &Ctx, api: &Api<HelmRelease>, mut want: HelmRele
         return Ok(());
     }
     let mut updated = current;
-    updated
-        .labels_mut()
-        .extend(want.labels().iter().map(|(k, v)| (k.clone(), v.clone())));
     updated.annotations_mut().extend(
         want.annotations()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone())),
     );
+    let labels = want.labels().clone();
     updated.spec = want.spec;
-    if !updated
-        .finalizers()
-        .iter()
-        .any(|f| f == known::APP_FINALIZER)
-    {
-        updated.finalizers_mut().push(known::APP_FINALIZER.into());
-    }
-    api.replace(&updated.name_any(), &PostParams::default(), &updated)
-        .await?;
-    tracing::info!(helmrelease = %key(&updated), "HelmRelease updated");
-    Ok(())
+    replace_merged(api, updated, &labels).await
 }
 
 #[cfg(test)]

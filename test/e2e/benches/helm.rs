@@ -34,11 +34,31 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-/// Failed reconciles so far, from the controller-manager's log.
-fn failed_attempts(log: &std::path::Path) -> usize {
-    std::fs::read_to_string(log)
-        .map(|s| s.matches(FAILED).count())
-        .unwrap_or(0)
+/// Failed reconciles in the controller-manager's log, read as it grows (each poll reads only
+/// what was appended since the last).
+#[derive(Default)]
+struct FailedAttempts {
+    offset: u64,
+    count: usize,
+    partial: String,
+}
+
+impl FailedAttempts {
+    fn update(&mut self, log: &std::path::Path) -> usize {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut appended = String::new();
+        if let Ok(mut f) = std::fs::File::open(log)
+            && f.seek(SeekFrom::Start(self.offset)).is_ok()
+            && let Ok(n) = f.read_to_string(&mut appended)
+        {
+            self.offset += n as u64;
+        }
+        let text = std::mem::take(&mut self.partial) + &appended;
+        let (complete, rest) = text.rsplit_once('\n').unwrap_or(("", &text));
+        self.count += complete.lines().filter(|l| l.contains(FAILED)).count();
+        self.partial = rest.to_string();
+        self.count
+    }
 }
 
 async fn apply(env: &Environment, docs: &[Value]) -> Result<()> {
@@ -161,9 +181,10 @@ async fn run(
     let step = (attempts / 8).max(1);
     let mut next = step;
     let mut peak = idle;
+    let mut counted = FailedAttempts::default();
     let deadline = started + Duration::from_secs(900);
     loop {
-        let n = failed_attempts(&env.controller_manager.log);
+        let n = counted.update(&env.controller_manager.log);
         let now = (rss_kib(cm), rss_kib(hub));
         peak = (peak.0.max(now.0), peak.1.max(now.1));
         if n >= next || n >= attempts {

@@ -247,22 +247,10 @@ pub(in crate::deployer) async fn sync_description(
     if current.spec == desc.spec {
         return Ok(());
     }
+    let labels = desc.labels().clone();
     let mut updated = current;
-    updated
-        .labels_mut()
-        .extend(desc.labels().iter().map(|(k, v)| (k.clone(), v.clone())));
     updated.spec = desc.spec;
-    if !updated
-        .finalizers()
-        .iter()
-        .any(|f| f == known::APP_FINALIZER)
-    {
-        updated.finalizers_mut().push(known::APP_FINALIZER.into());
-    }
-    api.replace(&updated.name_any(), &PostParams::default(), &updated)
-        .await?;
-    tracing::info!(description = %key(&updated), "Description updated");
-    Ok(())
+    replace_merged(&api, updated, &labels).await
 }
 
 /// The live Bases using `manifest`: those named by its `<baseUID>: Base` labels, and those

@@ -182,6 +182,32 @@ where
     Ok(Some(current))
 }
 
+/// Writes `updated` (the current object with the wanted spec already in it) back, with
+/// `labels` merged over its own and the app finalizer ensured.
+pub(super) async fn replace_merged<K>(
+    api: &Api<K>,
+    mut updated: K,
+    labels: &BTreeMap<String, String>,
+) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    updated
+        .labels_mut()
+        .extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if !updated
+        .finalizers()
+        .iter()
+        .any(|f| f == known::APP_FINALIZER)
+    {
+        updated.finalizers_mut().push(known::APP_FINALIZER.into());
+    }
+    api.replace(&updated.name_any(), &PostParams::default(), &updated)
+        .await?;
+    tracing::info!(object = %key(&updated), "{} updated", K::kind(&()));
+    Ok(())
+}
+
 pub(super) fn aggregate(errors: Vec<anyhow::Error>) -> Result<()> {
     match errors.len() {
         0 => Ok(()),
