@@ -512,6 +512,85 @@ async fn scenarios(env: &mut Environment, repos: &ChartRepos) -> Result<()> {
     println!(
         "child2's agent identity: no create helmreleases, no update helmcharts, no get secret repo-auth"
     );
+    // Nor may it touch child1's HelmReleases; the bootstrap token and anonymous callers reach
+    // none of it.
+    let ca = env.parent.pki("ca.crt");
+    let bootstrap_path = env.dir.path().join("bootstrap-helm.kubeconfig");
+    clusternet_test_support::clusternet::write_token_kubeconfig(
+        &bootstrap_path,
+        env.parent.server(),
+        &ca,
+        &env.token.token,
+        "bootstrap",
+    )?;
+    let bootstrap = clusternet_test_support::kubectl::Kubectl::new(bootstrap_path);
+    let other = cs[0].namespace.as_str();
+    let refusals: Vec<(&str, &clusternet_test_support::kubectl::Kubectl, Vec<&str>)> = vec![
+        (
+            "child2's agent",
+            &agent,
+            vec!["get", "helmreleases", "-n", other],
+        ),
+        (
+            "child2's agent",
+            &agent,
+            vec!["get", "descriptions", "-n", other],
+        ),
+        (
+            "bootstrap token",
+            &bootstrap,
+            vec!["get", "helmreleases", "-A"],
+        ),
+        (
+            "bootstrap token",
+            &bootstrap,
+            vec!["get", "helmcharts", "-n", "default"],
+        ),
+        (
+            "bootstrap token",
+            &bootstrap,
+            vec!["get", "secret", "repo-auth", "-n", "default"],
+        ),
+    ];
+    for (who, kubectl, args) in refusals {
+        let out = kubectl.output(args.clone(), None).await?;
+        ensure!(
+            out.code != Some(0) && out.stderr.contains("Forbidden"),
+            "{who}: kubectl {args:?} was not refused: {} {}",
+            out.stdout,
+            out.stderr
+        );
+        println!(
+            "{who}: kubectl {} -> {}",
+            args.join(" "),
+            out.stderr.lines().next().unwrap_or_default()
+        );
+    }
+    // Anonymous (no credentials at all; kubectl would prompt for a password): raw requests.
+    let url: http::Uri = env.parent.server().parse()?;
+    let addr = format!(
+        "{}:{}",
+        url.host().context("parent host")?,
+        url.port_u16().context("parent port")?
+    )
+    .parse()?;
+    let anonymous =
+        clusternet_e2e::direct::DirectClient::new(addr, "127.0.0.1", &env.parent.ca_pem()?, None)?;
+    for path in [
+        "/apis/apps.clusternet.io/v1alpha1/helmreleases".to_string(),
+        format!("/apis/apps.clusternet.io/v1alpha1/namespaces/{other}/helmreleases"),
+        "/apis/apps.clusternet.io/v1alpha1/namespaces/default/helmcharts".to_string(),
+        "/api/v1/namespaces/default/secrets/repo-auth".to_string(),
+    ] {
+        let r = anonymous.get(&path, &[]).await?;
+        ensure!(
+            matches!(r.status.as_u16(), 401 | 403),
+            "anonymous GET {path}: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        println!("anonymous: GET {path} -> {}", r.status);
+    }
 
     // 11. Deleting the Subscriptions uninstalls every release.
     parent
