@@ -42,6 +42,22 @@ impl Reply {
 }
 
 impl DirectClient {
+    /// A client to the kube-apiserver of `cp`, trusting its CA, presenting `client` if given
+    /// (none: an anonymous caller).
+    pub fn to_control_plane(
+        cp: &clusternet_test_support::ControlPlane,
+        client: Option<&Pem>,
+    ) -> Result<Self> {
+        let url: http::Uri = cp.server().parse()?;
+        let addr = format!(
+            "{}:{}",
+            url.host().context("host")?,
+            url.port_u16().context("port")?
+        )
+        .parse()?;
+        Self::new(addr, "127.0.0.1", &cp.ca_pem()?, client)
+    }
+
     /// A client for `addr` trusting `ca_pem`, presenting `client` if given; `server_name` is
     /// the name verified in the server's certificate.
     pub fn new(

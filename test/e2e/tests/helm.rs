@@ -567,15 +567,7 @@ async fn scenarios(env: &mut Environment, repos: &ChartRepos) -> Result<()> {
         );
     }
     // Anonymous (no credentials at all; kubectl would prompt for a password): raw requests.
-    let url: http::Uri = env.parent.server().parse()?;
-    let addr = format!(
-        "{}:{}",
-        url.host().context("parent host")?,
-        url.port_u16().context("parent port")?
-    )
-    .parse()?;
-    let anonymous =
-        clusternet_e2e::direct::DirectClient::new(addr, "127.0.0.1", &env.parent.ca_pem()?, None)?;
+    let anonymous = clusternet_e2e::direct::DirectClient::to_control_plane(&env.parent, None)?;
     for path in [
         "/apis/apps.clusternet.io/v1alpha1/helmreleases".to_string(),
         format!("/apis/apps.clusternet.io/v1alpha1/namespaces/{other}/helmreleases"),

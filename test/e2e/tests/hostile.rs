@@ -144,14 +144,7 @@ const WEBSOCKET: [(&str, &str); 4] = [
 impl Hostile {
     /// A TLS client to the parent's kube-apiserver, presenting `cert` if given.
     fn parent(&self, cert: Option<&Pem>) -> Result<DirectClient> {
-        let url: http::Uri = self.env.parent.server().parse()?;
-        let addr = format!(
-            "{}:{}",
-            url.host().context("parent host")?,
-            url.port_u16().context("parent port")?
-        )
-        .parse()?;
-        DirectClient::new(addr, "127.0.0.1", &self.env.parent.ca_pem()?, cert)
+        DirectClient::to_control_plane(&self.env.parent, cert)
     }
 
     /// A request to the parent with child1's own credential.

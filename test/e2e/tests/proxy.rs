@@ -106,16 +106,9 @@ async fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
-/// The parent's address and a TLS client to it presenting `user`.
+/// A TLS client to the parent presenting `user`.
 fn parent_client(env: &Environment, user: &Pem) -> Result<DirectClient> {
-    let url: http::Uri = env.parent.server().parse()?;
-    let addr = format!(
-        "{}:{}",
-        url.host().context("parent host")?,
-        url.port_u16().context("parent port")?
-    )
-    .parse()?;
-    DirectClient::new(addr, "127.0.0.1", &env.parent.ca_pem()?, Some(user))
+    DirectClient::to_control_plane(&env.parent, Some(user))
 }
 
 #[tokio::test]
