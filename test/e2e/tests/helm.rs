@@ -391,6 +391,82 @@ async fn scenarios(env: &mut Environment, repos: &ChartRepos) -> Result<()> {
     )
     .await?;
     println!("child1 (basic auth): {rel}");
+    // A hostile child1 points its HelmRelease (its agent may patch it) at a server of its own,
+    // keeping the pull secret: the controller-manager must not send the credentials there.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let trap = format!("http://{}", listener.local_addr()?);
+    let received = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let trap_task = {
+        let received = received.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 16 * 1024];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                received
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                let _ = conn
+                    .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        })
+    };
+    let hr = helm_release(parent, &cs[0], "example")
+        .await?
+        .context("child1's example HelmRelease")?;
+    let hr_name = hr["metadata"]["name"].as_str().context("name")?.to_string();
+    let child1_agent = agent_kubectl(env, 0).await?;
+    child1_agent
+        .run([
+            "patch",
+            "helmrelease",
+            hr_name.as_str(),
+            "-n",
+            cs[0].namespace.as_str(),
+            "--type=merge",
+            "-p",
+            &json!({"spec": {"repo": trap}}).to_string(),
+        ])
+        .await
+        .context("child1's agent patches its HelmRelease")?;
+    let refused = wait_for(
+        "the controller-manager to refuse the pull secret for another repository",
+        TIMEOUT,
+        POLL,
+        || async {
+            // Credentials at the child's server end the wait too (and fail below).
+            if received
+                .lock()
+                .unwrap()
+                .to_ascii_lowercase()
+                .contains("authorization:")
+            {
+                return Ok(Some("credentials were sent".to_string()));
+            }
+            let log = std::fs::read_to_string(&env.controller_manager.log).unwrap_or_default();
+            Ok(log
+                .lines()
+                .find(|l| l.contains("is not the chartPullSecret of a HelmChart for"))
+                .map(str::to_string))
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    trap_task.abort();
+    let seen = received.lock().unwrap().clone();
+    ensure!(
+        !seen.to_ascii_lowercase().contains("authorization:"),
+        "credentials reached the child's server:\n{seen}"
+    );
+    println!(
+        "child1's agent repointed its HelmRelease at {trap}: no credentials sent ({} bytes reached it); controller-manager: {}",
+        seen.len(),
+        refused
+            .find("chart pull secret")
+            .map_or(refused.as_str(), |i| &refused[i..])
+    );
     // Without the secret the repository refuses.
     let mut no_auth = helm_chart(
         "example-noauth",
