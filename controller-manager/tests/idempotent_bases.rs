@@ -77,6 +77,7 @@ async fn racing_reconciles_make_one_base_per_cluster() -> Result<()> {
         finvs: frozen(),
         charts: frozen(),
         releases: frozen(),
+        rerender: deployer::Rerender::channel().0,
     });
     // Two at once, then two more: none of them sees a Base in its cache.
     let (a, b) = tokio::join!(
@@ -168,6 +169,7 @@ async fn duplicates_left_by_older_versions_are_removed() -> Result<()> {
         finvs: frozen(),
         charts: frozen(),
         releases: frozen(),
+        rerender: deployer::Rerender::channel().0,
     };
     controllers::populate_bases(&ctx, &sub).await?;
     let left: Vec<_> = api

@@ -41,7 +41,7 @@ use serde_json::json;
 use super::controllers::{
     BASE, CACHE_LAG, HELM_CHART, Result, aggregate, block_or_drop_feed, cached, current_or_create,
     delete, drain, error_policy, is_deleting, is_uid_key, missing_labels, patch_labels,
-    populate_descriptions, remove_finalizers, replace_merged,
+    remove_finalizers, replace_merged,
 };
 use super::patch::{self, default_chart_overrides};
 use super::{Ctx, RETRY, key};
@@ -166,7 +166,7 @@ async fn reconcile_chart(
             return Ok(Action::await_change());
         }
     }
-    resync_bases_of_chart(&ctx, &chart).await?;
+    resync_bases_of_chart(&ctx, &chart);
     Ok(match phase {
         Some(HelmChartPhase::NotFound) => Action::requeue(NOT_FOUND_RECHECK),
         _ => Action::await_change(),
@@ -199,9 +199,9 @@ fn uses_chart(feeds: &[Feed], chart: &HelmChart) -> bool {
         .any(|f| f.kind == HELM_CHART && f.namespace == ns && f.name == chart.name_any())
 }
 
-/// Re-renders the Descriptions of every live Base using `chart` (its `<baseUID>: Base` labels,
-/// and Bases whose feeds name it).
-pub async fn resync_bases_of_chart(ctx: &Ctx, chart: &HelmChart) -> Result<()> {
+/// Queues every live Base using `chart` (its `<baseUID>: Base` labels, and Bases whose feeds
+/// name it) for the Base controller to render again.
+pub fn resync_bases_of_chart(ctx: &Ctx, chart: &HelmChart) {
     let mut bases: BTreeMap<String, Arc<Base>> = BTreeMap::new();
     for (k, v) in chart.labels() {
         if is_uid_key(k)
@@ -216,15 +216,11 @@ pub async fn resync_bases_of_chart(ctx: &Ctx, chart: &HelmChart) -> Result<()> {
             bases.insert(base.uid().unwrap_or_default(), base);
         }
     }
-    let mut errors = Vec::new();
     for base in bases.values().filter(|b| !is_deleting(b.as_ref())) {
-        if uses_chart(&base.spec.feeds, chart)
-            && let Err(err) = populate_descriptions(ctx, base).await
-        {
-            errors.push(err.0);
+        if uses_chart(&base.spec.feeds, chart) {
+            ctx.rerender.base(base);
         }
     }
-    aggregate(errors)
 }
 
 /// A chart being deleted: blocked while Subscriptions use it (with `FeedInUseProtection`),

@@ -12,7 +12,7 @@
 //!   FeedInventory).
 //! * Re-rendering: a Base change, a feed (Manifest) change, or a Localization/Globalization
 //!   with `ApplyNow` re-renders the Descriptions using the feed; `ApplyLater` overrides wait for
-//!   the next of those.
+//!   the next of those. Only the Base controller writes Descriptions ([`Rerender`]).
 //! * Deletion: Subscription → its Bases → their Descriptions, each held by the finalizer
 //!   `apps.clusternet.io/finalizer` until its children are gone (the applier removes the
 //!   Descriptions' finalizer after cleaning the child cluster).
@@ -43,7 +43,7 @@ use clusternet_apis::clusters::v1beta1::ManagedCluster;
 use clusternet_component_base::cache;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -87,6 +87,38 @@ pub struct Ctx {
     pub charts: Store<HelmChart>,
     /// HelmReleases.
     pub releases: Store<HelmRelease>,
+    /// The Base controller's queue of Bases to render again.
+    pub rerender: Rerender,
+}
+
+/// Queues Bases for the Base controller to render their Descriptions again.
+///
+/// The Base controller is the only writer of Descriptions, and it runs one reconcile per Base
+/// at a time: a feed or override controller that sees a change queues the Bases using it
+/// (after its cache holds the change) instead of rendering them itself. When two controllers
+/// rendered, one whose caches had not yet seen a new Localization (say, the Base controller
+/// right after the Base was created) could replace the Description the other had just
+/// rendered with it, and nothing came back to fix it: a child of a Dividing Subscription kept
+/// the template's replicas.
+#[derive(Clone, Debug)]
+pub struct Rerender(tokio::sync::mpsc::UnboundedSender<ObjectRef<Base>>);
+
+impl Rerender {
+    /// A queue and the stream of its requests (for `Controller::reconcile_on`).
+    pub fn channel() -> (
+        Self,
+        impl futures::Stream<Item = ObjectRef<Base>> + Send + 'static,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let stream =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+        (Self(tx), stream)
+    }
+
+    /// Queues `base` (a no-op once the Base controller has stopped).
+    pub fn base(&self, base: &Base) {
+        let _ = self.0.send(ObjectRef::from_obj(base));
+    }
 }
 
 pub use clusternet_component_base::reconcile::ReconcileError as Error;
@@ -110,6 +142,7 @@ where
 pub async fn run(client: kube::Client, config: Config) {
     // The caches' watches live as long as this future (a lost leadership drops it).
     let mut w = Vec::new();
+    let (rerender, rerender_requests) = Rerender::channel();
     let ctx = Arc::new(Ctx {
         subs: cache(Api::all(client.clone()), &mut w),
         bases: cache(Api::all(client.clone()), &mut w),
@@ -125,6 +158,7 @@ pub async fn run(client: kube::Client, config: Config) {
         finvs: cache(Api::all(client.clone()), &mut w),
         charts: cache(Api::all(client.clone()), &mut w),
         releases: cache(Api::all(client.clone()), &mut w),
+        rerender,
         client,
         config,
     });
@@ -149,7 +183,7 @@ pub async fn run(client: kube::Client, config: Config) {
     tracing::info!("deployer caches synced");
     tokio::join!(
         controllers::run_subscriptions(ctx.clone()),
-        controllers::run_bases(ctx.clone()),
+        controllers::run_bases(ctx.clone(), rerender_requests),
         controllers::run_manifests(ctx.clone()),
         controllers::run_localizations(ctx.clone()),
         controllers::run_globalizations(ctx.clone()),

@@ -2,8 +2,12 @@
 
 use super::*;
 
-/// Runs the Base controller.
-pub async fn run_bases(ctx: Arc<Ctx>) {
+/// Runs the Base controller, the only writer of Descriptions: Base changes, deleted
+/// Descriptions and the Bases other controllers queue ([`super::super::Rerender`]).
+pub async fn run_bases(
+    ctx: Arc<Ctx>,
+    rerender: impl futures::Stream<Item = ObjectRef<Base>> + Send + 'static,
+) {
     let stream = Controller::new(
         Api::<Base>::all(ctx.client.clone()),
         watcher::Config::default(),
@@ -22,6 +26,7 @@ pub async fn run_bases(ctx: Arc<Ctx>) {
             Some(ObjectRef::<Base>::new(&owner.name).within(&desc.namespace()?))
         },
     )
+    .reconcile_on(rerender)
     .run(reconcile_base, error_policy, ctx);
     drain("base", stream).await;
 }
@@ -280,13 +285,9 @@ pub(in crate::deployer) fn bases_using(ctx: &Ctx, manifest: &Manifest) -> Vec<Ar
         .collect()
 }
 
-/// Re-renders the Descriptions of every Base using `manifest`.
-pub(in crate::deployer) async fn resync_bases_of(ctx: &Ctx, manifest: &Manifest) -> Result<()> {
-    let mut errors = Vec::new();
+/// Queues every Base using `manifest` for the Base controller to render again.
+pub(in crate::deployer) fn resync_bases_of(ctx: &Ctx, manifest: &Manifest) {
     for base in bases_using(ctx, manifest) {
-        if let Err(err) = populate_descriptions(ctx, &base).await {
-            errors.push(err.0);
-        }
+        ctx.rerender.base(&base);
     }
-    aggregate(errors)
 }

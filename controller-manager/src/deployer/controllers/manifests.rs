@@ -79,7 +79,7 @@ pub(in crate::deployer) async fn reconcile_manifest(
     }
     prune.extend(missing_labels(m.as_ref(), &want));
     patch_labels(&api, &m.name_any(), &prune).await?;
-    resync_bases_of(&ctx, &m).await?;
+    resync_bases_of(&ctx, &m);
     Ok(Action::await_change())
 }
 

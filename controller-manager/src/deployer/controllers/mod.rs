@@ -9,7 +9,6 @@ mod overrides;
 mod subscriptions;
 
 pub use aggregate::run_aggregate_status;
-pub(super) use bases::populate_descriptions;
 pub use bases::run_bases;
 use bases::*;
 pub(super) use manifests::block_or_drop_feed;

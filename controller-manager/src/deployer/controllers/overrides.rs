@@ -109,10 +109,10 @@ pub(in crate::deployer) async fn reconcile_overrides<K: Overrides>(
                 .charts
                 .get(&ObjectRef::new(&feed.name).within(&feed.namespace))
             {
-                crate::deployer::helm::resync_bases_of_chart(&ctx, &chart).await?;
+                crate::deployer::helm::resync_bases_of_chart(&ctx, &chart);
             }
         } else if let Some(m) = ctx.manifests_for(feed).first() {
-            resync_bases_of(&ctx, m).await?;
+            resync_bases_of(&ctx, m);
         }
     }
     if is_deleting(obj.as_ref()) {
