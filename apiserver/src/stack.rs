@@ -26,6 +26,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clusternet_component_base::logging::ACCESS_LOG;
 use futures::FutureExt;
 use http::{HeaderValue, Request, Response};
 use tokio::sync::Semaphore;
@@ -132,7 +133,7 @@ fn trace(metrics: Metrics) -> impl Layer<HubService, Service = HubService> + Clo
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             let method = req.method().clone();
             let path = req.uri().path().to_string();
-            let span = tracing::debug_span!("request", %id, %method, %path);
+            let span = tracing::debug_span!(target: ACCESS_LOG, "request", %id, %method, %path);
             let start = Instant::now();
             let mut resp = tracing::Instrument::instrument(call(next, req), span).await;
             let elapsed = start.elapsed();
@@ -146,7 +147,7 @@ fn trace(metrics: Metrics) -> impl Layer<HubService, Service = HubService> + Clo
             if resp.status().is_server_error() {
                 tracing::warn!(%id, %method, %path, user, status = resp.status().as_u16(), ms = elapsed.as_millis() as u64, "request failed");
             } else {
-                tracing::debug!(%id, %method, %path, user, status = resp.status().as_u16(), ms = elapsed.as_millis() as u64, "request");
+                tracing::debug!(target: ACCESS_LOG, %id, %method, %path, user, status = resp.status().as_u16(), ms = elapsed.as_millis() as u64, "request");
             }
             if let Ok(v) = HeaderValue::from_str(&id) {
                 resp.headers_mut().insert("audit-id", v);

@@ -29,9 +29,10 @@ pub async fn config(path: Option<&Path>) -> Result<kube::Config> {
     }
 }
 
-/// A client for `config`.
+/// A client for `config`: HTTP/2 when the server offers it, TCP_NODELAY ([`crate::transport`]).
 pub fn client(config: kube::Config) -> Result<kube::Client> {
-    kube::Client::try_from(config).context("building Kubernetes client")
+    install_crypto_provider();
+    crate::transport::client(config).context("building Kubernetes client")
 }
 
 /// How a client trusts the server it talks to.

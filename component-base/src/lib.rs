@@ -16,6 +16,7 @@ pub mod quantity;
 pub mod reconcile;
 pub mod sealed;
 pub mod signals;
+pub mod transport;
 
 pub use duration::GoDuration;
 pub use featuregate::FeatureGates;

@@ -3,7 +3,12 @@
 //! child), both measured in the same run on the same machine. Prints p50/p99 latency and
 //! requests/s at 1, 16 and 64 concurrent clients, and the ratios proxied/direct.
 //!
-//! `make bench-proxy` (release build). `BENCH_SECONDS` sets the time per measurement (5).
+//! Then the hub's own write path: shadow create/update/patch of ConfigMaps through the parent
+//! beside the same writes of plain ConfigMaps to the parent, and the hub's connections to the
+//! parent with 0 and with 200 shadow watches open (each is passed through to the parent).
+//!
+//! `make bench-proxy` (release build). `BENCH_SECONDS` sets the time per measurement (5),
+//! `BENCH_WRITES` the writes of each kind (300).
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -234,5 +239,205 @@ async fn main() -> Result<()> {
             h.per_second / d.per_second
         );
     }
+    writes(&env, &hub_direct).await?;
+    watches(&env).await?;
+    Ok(())
+}
+
+/// p50/p90/p99 and the share of samples over 30 ms of `samples` (sorted in place).
+fn spread(samples: &mut [Duration]) -> (Duration, Duration, Duration, usize) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    let slow = samples
+        .iter()
+        .filter(|d| **d >= Duration::from_millis(30))
+        .count();
+    (at(0.50), at(0.90), at(0.99), slow)
+}
+
+/// Shadow create/update/patch through the parent vs the same writes of ConfigMaps to the
+/// parent, alternating so every path sees the same machine; with the hub alone (what the
+/// aggregator sends it) and a dry-run create on the parent (the validation each shadow write
+/// asks the parent for) to show where the time goes.
+async fn writes(env: &Environment, hub: &Target) -> Result<()> {
+    let n: usize = std::env::var("BENCH_WRITES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let ns = "bench-writes";
+    env.parent.kubectl(["create", "namespace", ns]).await?;
+    let admin = client_from(env.parent.kubeconfig()).await?;
+    let as_admin = vec![
+        ("X-Remote-User", "bench-admin".to_string()),
+        ("X-Remote-Group", "system:masters".to_string()),
+    ];
+    let shadow = format!("/apis/shadow/v1alpha1/namespaces/{ns}/configmaps");
+    // (label, client, collection, headers, dry-run)
+    let paths = [
+        (
+            "direct",
+            admin.clone(),
+            format!("/api/v1/namespaces/{ns}/configmaps"),
+            vec![],
+            false,
+        ),
+        (
+            "dry-run",
+            admin.clone(),
+            format!("/api/v1/namespaces/{ns}/configmaps"),
+            vec![],
+            true,
+        ),
+        ("hub", hub.client.clone(), shadow.clone(), as_admin, false),
+        ("shadow", admin, shadow, vec![], false),
+    ];
+    // A template-sized object (about 2 KiB, like a small Deployment).
+    let filler = "x".repeat(2000);
+    let mut samples: Vec<[Vec<Duration>; 3]> = paths.iter().map(|_| Default::default()).collect();
+    for i in 0..n + 20 {
+        for (p, (what, client, collection, headers, dry_run)) in paths.iter().enumerate() {
+            let timed = |request: http::request::Builder, body: Vec<u8>| {
+                let mut request = request;
+                for (name, value) in headers {
+                    request = request.header(*name, value);
+                }
+                let client = client.clone();
+                async move {
+                    let request = request.body(body)?;
+                    let t = Instant::now();
+                    let body = client.request_text(request).await?;
+                    anyhow::Ok((t.elapsed(), body))
+                }
+            };
+            let name = format!("{what}-{i}");
+            let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": ns}, "data": {"a": "1", "filler": filler}});
+            let query = if *dry_run { "?dryRun=All" } else { "" };
+            let (t_create, created) = timed(
+                http::Request::post(format!("{collection}{query}"))
+                    .header("Content-Type", "application/json"),
+                serde_json::to_vec(&object)?,
+            )
+            .await?;
+            if i >= 20 {
+                samples[p][0].push(t_create);
+            }
+            if *dry_run {
+                continue;
+            }
+            let mut created: serde_json::Value = serde_json::from_str(&created)?;
+            created["data"]["a"] = json!("2");
+            let (t_update, updated) = timed(
+                http::Request::put(format!("{collection}/{name}"))
+                    .header("Content-Type", "application/json"),
+                serde_json::to_vec(&created)?,
+            )
+            .await?;
+            if !updated.contains("\"a\":\"2\"") {
+                bail!("{what} update: {updated}");
+            }
+            let (t_patch, patched) = timed(
+                http::Request::patch(format!("{collection}/{name}"))
+                    .header("Content-Type", "application/merge-patch+json"),
+                br#"{"data":{"b":"3"}}"#.to_vec(),
+            )
+            .await?;
+            if !patched.contains("\"b\":\"3\"") {
+                bail!("{what} patch: {patched}");
+            }
+            // The first 20 of each warm connections and caches.
+            if i >= 20 {
+                samples[p][1].push(t_update);
+                samples[p][2].push(t_patch);
+            }
+        }
+    }
+    println!(
+        "\nConfigMap writes (2 KiB), 1 client, {n} of each, paths alternating:\n  direct = the parent's kube-apiserver; dry-run = the same create with ?dryRun=All (the\n  validation a shadow write asks the parent for); hub = /apis/shadow/v1alpha1 sent to the hub\n  as the aggregator sends it; shadow = the same through the parent (what users see)"
+    );
+    println!(
+        "{:>7} | {:>9} {:>9} {:>6} | {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>9} {:>6} | {:>10}",
+        "write",
+        "direct",
+        "p99",
+        "≥30ms",
+        "dry-run",
+        "hub",
+        "p99",
+        "shadow",
+        "p90",
+        "p99",
+        "≥30ms",
+        "shadow ×p50/p99"
+    );
+    for (k, kind) in ["create", "update", "patch"].iter().enumerate() {
+        let (d50, _, d99, dslow) = spread(&mut samples[0][k]);
+        let dry = if samples[1][k].is_empty() {
+            "-".to_string()
+        } else {
+            ms(spread(&mut samples[1][k]).0)
+        };
+        let (h50, _, h99, _) = spread(&mut samples[2][k]);
+        let (s50, s90, s99, sslow) = spread(&mut samples[3][k]);
+        println!(
+            "{:>7} | {:>9} {:>9} {:>6} | {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>9} {:>6} | {:>10}",
+            kind,
+            ms(d50),
+            ms(d99),
+            dslow,
+            dry,
+            ms(h50),
+            ms(h99),
+            ms(s50),
+            ms(s90),
+            ms(s99),
+            sslow,
+            format!(
+                "{:.2}/{:.2}",
+                s50.as_secs_f64() / d50.as_secs_f64(),
+                s99.as_secs_f64() / d99.as_secs_f64()
+            )
+        );
+    }
+    Ok(())
+}
+
+/// The hub's established connections to the parent's kube-apiserver with 0 and 200 shadow
+/// watches open through the parent.
+async fn watches(env: &Environment) -> Result<()> {
+    use clusternet_test_support::process::connections_to;
+    use futures::AsyncReadExt;
+    let port: u16 = env
+        .parent
+        .server()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .context("parent port")?;
+    let hub = env.hub.process.pid;
+    let settle = || tokio::time::sleep(Duration::from_secs(3));
+    settle().await;
+    let idle = connections_to(hub, port);
+    let client = client_from(env.parent.kubeconfig()).await?;
+    let mut open = Vec::new();
+    for i in 0..200 {
+        let request = http::Request::get(format!(
+            "/apis/shadow/v1alpha1/namespaces/bench-writes/configmaps?watch=1&labelSelector=w%3D{i}"
+        ))
+        .body(Vec::new())?;
+        let mut lines = client.request_stream(request).await?;
+        open.push(tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            while lines.read(&mut buf).await.unwrap_or(0) > 0 {}
+        }));
+    }
+    settle().await;
+    let busy = connections_to(hub, port);
+    for task in open {
+        task.abort();
+    }
+    println!(
+        "\nhub → parent kube-apiserver, established TCP connections: {idle} idle, {busy} with 200 shadow watches open"
+    );
     Ok(())
 }

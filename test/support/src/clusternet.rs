@@ -677,6 +677,18 @@ pub struct EnvOptions {
 }
 
 impl EnvOptions {
+    /// The scheduler and the controller-manager's deployer with FeedInventory; agents as by
+    /// default.
+    pub fn deployer() -> Self {
+        Self {
+            scheduler: true,
+            controller_manager_args: vec![
+                "--feature-gates=SocketConnection=true,Deployer=true,FeedInventory=true".into(),
+            ],
+            ..Default::default()
+        }
+    }
+
     /// The whole of Clusternet for multi-cluster apps: the scheduler, the controller-manager's
     /// deployer and FeedInventory, agents with the predictor (one port each: the children share
     /// a host) reporting every 2 s (a not-ready grace of 6 s), and children that run pods
@@ -687,10 +699,6 @@ impl EnvOptions {
             ports.push(vec![format!("--predictor-port={}", crate::free_port()?)]);
         }
         Ok(Self {
-            scheduler: true,
-            controller_manager_args: vec![
-                "--feature-gates=SocketConnection=true,Deployer=true,FeedInventory=true".into(),
-            ],
             agent_gates: "SocketConnection=true,AppPusher=true,Predictor=true".into(),
             agent_args: vec![
                 "--cluster-status-update-frequency=2s".into(),
@@ -698,7 +706,7 @@ impl EnvOptions {
             ],
             child_agent_args: ports,
             workloads: Some(crate::kwok::NodePool::of(0)),
-            ..Default::default()
+            ..Self::deployer()
         })
     }
 }

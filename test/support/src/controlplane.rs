@@ -285,6 +285,11 @@ impl ControlPlane {
         &self.info.server
     }
 
+    /// Process id of the control plane (etcd, kube-apiserver and its controllers: one process).
+    pub fn pid(&self) -> u32 {
+        self.info.pid
+    }
+
     /// Admin kubeconfig.
     pub fn kubeconfig(&self) -> &Path {
         &self.info.kubeconfig

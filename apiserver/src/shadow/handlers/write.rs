@@ -66,25 +66,38 @@ pub(super) async fn write(
     current: &Value,
     object: &Value,
 ) -> Result<Value, ApiError> {
-    let name = call.info.name.clone();
+    check_version(call, current, object)?;
+    let validated = validate(call, object).await?;
+    store_over(call, current, &validated).await
+}
+
+/// A Conflict when `object` names a resourceVersion other than `current`'s (checked before
+/// validation, as kube-apiserver's update does).
+fn check_version(call: &Call<'_>, current: &Value, object: &Value) -> Result<(), ApiError> {
     let current_rv = current["metadata"]["resourceVersion"]
         .as_str()
-        .unwrap_or_default()
-        .to_string();
+        .unwrap_or_default();
     let wanted_rv = object["metadata"]["resourceVersion"]
         .as_str()
-        .unwrap_or_default()
-        .to_string();
+        .unwrap_or_default();
     if !wanted_rv.is_empty() && wanted_rv != current_rv {
         return Err(ApiError::conflict(
             &call.group_resource(),
-            &name,
+            &call.info.name,
             "the object has been modified; please apply your changes to the latest version and try again",
         ));
     }
-    let validated = validate(call, object).await?;
-    let mut manifest =
-        store::to_manifest(call.resource, &call.state.reserved_namespace, &validated);
+    Ok(())
+}
+
+/// Stores `validated` over the Manifest `current` (its resourceVersion as the precondition).
+async fn store_over(
+    call: &Call<'_>,
+    current: &Value,
+    validated: &Value,
+) -> Result<Value, ApiError> {
+    let name = call.info.name.clone();
+    let mut manifest = store::to_manifest(call.resource, &call.state.reserved_namespace, validated);
     // Keep what others put on the Manifest (finalizers, annotations of feed protection).
     for key in ["finalizers", "annotations", "ownerReferences"] {
         if !current["metadata"][key].is_null() {
@@ -92,7 +105,7 @@ pub(super) async fn write(
         }
     }
     keep_foreign_labels(current, &mut manifest);
-    manifest["metadata"]["resourceVersion"] = current_rv.into();
+    manifest["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
     let path = format!("{}{}", call.manifest_path(&name), manifest_query(call));
     let body = serde_json::to_vec(&manifest).map_err(|e| ApiError::internal(e.to_string()))?;
     let written = call.state.parent.call(Method::PUT, &path, Some(body)).await.map_err(|e| match e.reason {
@@ -129,8 +142,14 @@ pub(super) async fn update(
     mut object: Value,
 ) -> Result<Response<Body>, ApiError> {
     check_object(call, &mut object, Some(&call.info.name))?;
-    let current = call.get_manifest(&call.info.name).await?;
-    let written = write(call, &current, &object).await?;
+    // The object is whole: its validation (a dry-run on the parent) needs nothing from the
+    // stored Manifest, so both are asked at once. A missing object or a stale resourceVersion
+    // still answers first, as kube-apiserver's update does.
+    let (current, validated) =
+        tokio::join!(call.get_manifest(&call.info.name), validate(call, &object));
+    let current = current?;
+    check_version(call, &current, &object)?;
+    let written = store_over(call, &current, &validated?).await?;
     respond(
         StatusCode::OK,
         &rendering.object(&written)?,

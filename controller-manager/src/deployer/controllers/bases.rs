@@ -62,12 +62,18 @@ pub(in crate::deployer) async fn reconcile_base(base: Arc<Base>, ctx: Arc<Ctx>) 
         remove_finalizers(&api, base.as_ref(), &[known::APP_FINALIZER]).await?;
         return Ok(Action::await_change());
     }
-    ensure_finalizer(&api, base.as_ref()).await?;
     let uid = base.uid().unwrap_or_default();
     let own = BTreeMap::from([(uid, BASE.to_string())]);
-    patch_labels(&api, &base.name_any(), &missing_labels(base.as_ref(), &own)).await?;
-    add_labels_to_feeds(&ctx, &base).await?;
-    populate_descriptions(&ctx, &base).await?;
+    // Independent writes, at once: the Base's own finalizer and label, the feeds'
+    // back-references (an index: Bases are also found by their feeds) and the Descriptions.
+    let (own, feeds, descriptions) = tokio::join!(
+        ensure_finalizer_and_labels(&api, base.as_ref(), &own),
+        add_labels_to_feeds(&ctx, &base),
+        populate_descriptions(&ctx, &base)
+    );
+    own?;
+    feeds?;
+    descriptions?;
     Ok(Action::await_change())
 }
 

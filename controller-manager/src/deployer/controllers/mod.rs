@@ -100,6 +100,44 @@ where
     Ok(finalizers::ensure(api, obj, known::APP_FINALIZER).await?)
 }
 
+/// The app finalizer and the `want` labels `obj` lacks, in one write (Go makes two): a merge
+/// patch, on the cached resourceVersion when the finalizer list changes (as
+/// [`finalizers::set`]).
+pub(super) async fn ensure_finalizer_and_labels<K>(
+    api: &Api<K>,
+    obj: &K,
+    want: &BTreeMap<String, String>,
+) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let labels = missing_labels(obj, want);
+    let add_finalizer = obj.meta().deletion_timestamp.is_none()
+        && !obj.finalizers().iter().any(|f| f == known::APP_FINALIZER);
+    if labels.is_empty() && !add_finalizer {
+        return Ok(());
+    }
+    let mut meta = json!({"labels": labels});
+    if add_finalizer {
+        let mut list = obj.finalizers().to_vec();
+        list.push(known::APP_FINALIZER.to_string());
+        meta["finalizers"] = json!(list);
+        meta["resourceVersion"] = json!(obj.meta().resource_version);
+    }
+    match api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "metadata": meta })),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
 pub(super) async fn remove_finalizers<K>(api: &Api<K>, obj: &K, remove: &[&str]) -> Result<()>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,

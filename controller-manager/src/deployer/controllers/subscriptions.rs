@@ -56,9 +56,8 @@ pub(in crate::deployer) async fn reconcile_subscription(
         remove_finalizers(&api, sub.as_ref(), &[known::APP_FINALIZER]).await?;
         return Ok(Action::await_change());
     }
-    ensure_finalizer(&api, sub.as_ref()).await?;
     let own = BTreeMap::from([(uid.clone(), SUBSCRIPTION.to_string())]);
-    patch_labels(&api, &sub.name_any(), &missing_labels(sub.as_ref(), &own)).await?;
+    ensure_finalizer_and_labels(&api, sub.as_ref(), &own).await?;
     let deferred = populate_bases(&ctx, &sub).await?;
     tracing::debug!(subscription = %key(sub.as_ref()), "synced");
     if deferred {
@@ -91,6 +90,8 @@ pub async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<bool> {
         .as_ref()
         .map(|s| s.binding_clusters.clone())
         .unwrap_or_default();
+    // The Bases of all bound clusters are synced at once (each in its own namespace).
+    let mut jobs = Vec::new();
     for (idx, binding) in bindings.iter().enumerate() {
         let Some((namespace, _)) = render::split_binding(binding) else {
             errors.push(anyhow!("invalid resource key: {binding}"));
@@ -117,10 +118,22 @@ pub async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<bool> {
         if let Some(name) = &keep {
             to_delete.remove(&(namespace.to_string(), name.clone()));
         }
-        match sync_base(ctx, sub, namespace, ns.labels(), keep).await {
-            Ok(base) => {
+        jobs.push(async move {
+            let synced = match sync_base(ctx, sub, namespace, ns.labels(), keep).await {
+                Ok(base) => {
+                    let locs = populate_localizations(ctx, sub, &base, idx).await;
+                    Ok((base, locs))
+                }
+                Err(err) => Err(err),
+            };
+            (namespace, synced)
+        });
+    }
+    for (namespace, synced) in futures::future::join_all(jobs).await {
+        match synced {
+            Ok((base, locs)) => {
                 to_delete.remove(&(namespace.to_string(), base.name_any()));
-                if let Err(err) = populate_localizations(ctx, sub, &base, idx).await {
+                if let Err(err) = locs {
                     errors.push(err.0);
                 }
             }
