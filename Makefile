@@ -33,6 +33,7 @@ help:
 	@echo "make crds        regenerate deploy/crds from the Rust types"
 	@echo "make bench-workloads  100 MiB port-forward and a 10 MiB log: via the hub vs direct to the child"
 	@echo "make bench-helm   memory of the controller-manager and hub while 30 of 40 Helm releases keep failing"
+	@echo "make bench-fleet  N = 10, 100, 1000 clusters on one hub (BENCH_FLEET_SIZES): registration, steady state, deploy, restart"
 	@echo "make controlplane  build the local control plane (etcd + kube-apiserver + controllers) and kubectl"
 	@echo "make kwok        build KWOK (simulated nodes and pods for the children)"
 	@echo "make helm        build Helm's CLI (local chart repositories and checks in the tests)"
@@ -174,6 +175,11 @@ bench-workloads: controlplane kwok
 bench-helm: controlplane helm
 	@$(CARGO) build --release --bins
 	@$(CARGO) bench -p clusternet-e2e --bench helm
+
+.PHONY: bench-fleet
+bench-fleet: controlplane
+	@$(CARGO) build --release --bins
+	@BENCH_COMMIT=$$(git rev-parse --short HEAD) BENCH_FLEET_REPORT=$${BENCH_FLEET_REPORT:-docs/fleet-benchmark.md} $(CARGO) bench -p clusternet-e2e --bench fleet
 
 .PHONY: clean
 clean: down

@@ -200,6 +200,18 @@ async fn approve(crr: &ClusterRegistrationRequest, ctx: &Ctx) -> Result<()> {
         Some(_) => return Ok(()),
         None => {}
     }
+    // The ManagedCluster an approval creates brings its request back here, often before the
+    // request's own approved status has reached the cache: ask the parent before approving
+    // again (one read instead of every step and the token wait a second time).
+    if requests.get_opt(&name).await?.is_some_and(|fresh| {
+        fresh
+            .status
+            .as_ref()
+            .and_then(|s| s.result.clone())
+            .is_some()
+    }) {
+        return Ok(());
+    }
     let cluster = Cluster {
         request: name.clone(),
         id: &crr.spec.cluster_id,
@@ -565,25 +577,30 @@ async fn set_status(
     Ok(())
 }
 
+/// The token and CA the token controller fills into Secret `name`, watched for (up to 30 s).
 async fn wait_for_token(
     secrets: &Api<Secret>,
     name: &str,
 ) -> Result<(k8s_openapi::ByteString, k8s_openapi::ByteString)> {
-    let mut delay = Duration::from_millis(50);
-    for _ in 0..40 {
-        if let Some(secret) = secrets.get_opt(name).await? {
-            let data = secret.data.unwrap_or_default();
-            if let (Some(token), Some(ca)) = (data.get("token"), data.get("ca.crt"))
-                && !token.0.is_empty()
-                && !ca.0.is_empty()
-            {
-                return Ok((token.clone(), ca.clone()));
-            }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(1));
+    fn filled(secret: &Secret) -> Option<(k8s_openapi::ByteString, k8s_openapi::ByteString)> {
+        let data = secret.data.as_ref()?;
+        let (token, ca) = (data.get("token")?, data.get("ca.crt")?);
+        (!token.0.is_empty() && !ca.0.is_empty()).then(|| (token.clone(), ca.clone()))
     }
-    bail!("the token controller has not filled in Secret {name} yet")
+    let secret = tokio::time::timeout(
+        Duration::from_secs(30),
+        kube::runtime::wait::await_condition(secrets.clone(), name, |s: Option<&Secret>| {
+            s.and_then(filled).is_some()
+        }),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .flatten();
+    secret
+        .as_ref()
+        .and_then(filled)
+        .with_context(|| format!("the token controller has not filled in Secret {name} yet"))
 }
 
 fn rbac_meta(name: &str, namespace: Option<&str>, extra: &[(&str, &str)]) -> ObjectMeta {

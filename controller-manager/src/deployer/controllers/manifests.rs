@@ -2,13 +2,24 @@
 
 use super::*;
 
+/// The generation of each Manifest (by UID) whose Bases were last queued to render.
+pub(in crate::deployer) type Rendered = std::sync::Mutex<HashMap<String, Option<i64>>>;
+
 /// Runs the Manifest controller.
 pub async fn run_manifests(ctx: Arc<Ctx>) {
+    let rendered: Arc<Rendered> = Arc::default();
     let stream = Controller::new(
         Api::<Manifest>::namespaced(ctx.client.clone(), &ctx.config.reserved_namespace),
         watcher::Config::default(),
     )
-    .run(reconcile_manifest, error_policy, ctx);
+    .run(
+        move |m, ctx| {
+            let rendered = rendered.clone();
+            async move { reconcile_manifest(m, ctx, &rendered).await }
+        },
+        error_policy,
+        ctx,
+    );
     drain("manifest", stream).await;
 }
 
@@ -24,6 +35,7 @@ pub(in crate::deployer) fn feed_of_manifest(m: &Manifest) -> (String, String, St
 pub(in crate::deployer) async fn reconcile_manifest(
     m: Arc<Manifest>,
     ctx: Arc<Ctx>,
+    rendered: &Rendered,
 ) -> Result<Action> {
     if !cached(&ctx.manifests, m.as_ref()) {
         return Ok(Action::requeue(CACHE_LAG));
@@ -31,6 +43,9 @@ pub(in crate::deployer) async fn reconcile_manifest(
     let api = Api::<Manifest>::namespaced(ctx.client.clone(), &ctx.config.reserved_namespace);
     let finalizers: &[&str] = &[known::APP_FINALIZER, known::FEED_PROTECTION_FINALIZER];
     if is_deleting(m.as_ref()) {
+        if let Ok(mut r) = rendered.lock() {
+            r.remove(&m.uid().unwrap_or_default());
+        }
         protect_feed(&ctx, &m).await?;
         remove_finalizers(&api, m.as_ref(), finalizers).await?;
         return Ok(Action::await_change());
@@ -79,7 +94,18 @@ pub(in crate::deployer) async fn reconcile_manifest(
     }
     prune.extend(missing_labels(m.as_ref(), &want));
     patch_labels(&api, &m.name_any(), &prune).await?;
-    resync_bases_of(&ctx, &m);
+    // Only a new template (a new generation) changes what the Bases render; label and
+    // finalizer writes — every Base labels its feeds, so N Bases make N of them — do not (as
+    // Go's Manifest handler compares templates).
+    let uid = m.uid().unwrap_or_default();
+    let generation = m.metadata.generation;
+    let fresh = rendered
+        .lock()
+        .map(|mut r| r.insert(uid, generation) != Some(generation))
+        .unwrap_or(true);
+    if fresh {
+        resync_bases_of(&ctx, &m);
+    }
     Ok(Action::await_change())
 }
 
