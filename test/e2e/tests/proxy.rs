@@ -128,6 +128,31 @@ async fn tunnel_kubectl_watch_upgrades_rbac_metrics_and_agent_outage() -> Result
     )
     .await?;
     let parent = &env.parent;
+    // The agents' tunnels take no API Priority and Fairness seats on the parent (FlowSchema
+    // clusternet-tunnels, deploy/hub): with them in `workload-low`, a few hundred tunnels fill
+    // it and every ServiceAccount request queues or gets 429.
+    let executing = wait_for(
+        "both tunnels in FlowSchema clusternet-tunnels (exempt)",
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || async {
+            let metrics = parent.kubectl(["get", "--raw", "/metrics"]).await?;
+            let n = metrics
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(
+                        r#"apiserver_flowcontrol_current_executing_requests{flow_schema="clusternet-tunnels",priority_level="exempt"} "#,
+                    )
+                })
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0);
+            Ok((n >= 2.0).then_some(n))
+        },
+    )
+    .await?;
+    eprintln!(
+        "tunnels executing in FlowSchema clusternet-tunnels (priority level exempt): {executing}"
+    );
     let rbac = json!({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "e2e-impersonate-clusternet"},
          "rules": [{"apiGroups": [""], "resources": ["users"], "resourceNames": ["clusternet"], "verbs": ["impersonate"]},
