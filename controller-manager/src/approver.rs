@@ -587,16 +587,17 @@ async fn wait_for_token(
         let (token, ca) = (data.get("token")?, data.get("ca.crt")?);
         (!token.0.is_empty() && !ca.0.is_empty()).then(|| (token.clone(), ca.clone()))
     }
-    let secret = tokio::time::timeout(
+    let secret = match tokio::time::timeout(
         Duration::from_secs(30),
         kube::runtime::wait::await_condition(secrets.clone(), name, |s: Option<&Secret>| {
             s.and_then(filled).is_some()
         }),
     )
     .await
-    .ok()
-    .and_then(Result::ok)
-    .flatten();
+    {
+        Ok(watched) => watched.with_context(|| format!("watching Secret {name}"))?,
+        Err(_) => None,
+    };
     secret
         .as_ref()
         .and_then(filled)

@@ -90,7 +90,9 @@ pub async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<bool> {
         .as_ref()
         .map(|s| s.binding_clusters.clone())
         .unwrap_or_default();
-    // The Bases of all bound clusters are synced at once (each in its own namespace).
+    // The Bases of the bound clusters are synced concurrently (each in its own namespace),
+    // [`BASE_SYNCS`] at a time: a thousand at once would only queue in the parent's API
+    // Priority and Fairness (one flow: this component's identity) and come back as 429s.
     let mut jobs = Vec::new();
     for (idx, binding) in bindings.iter().enumerate() {
         let Some((namespace, _)) = render::split_binding(binding) else {
@@ -129,7 +131,11 @@ pub async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<bool> {
             (namespace, synced)
         });
     }
-    for (namespace, synced) in futures::future::join_all(jobs).await {
+    let synced: Vec<_> = futures::stream::iter(jobs)
+        .buffer_unordered(BASE_SYNCS)
+        .collect()
+        .await;
+    for (namespace, synced) in synced {
         match synced {
             Ok((base, locs)) => {
                 to_delete.remove(&(namespace.to_string(), base.name_any()));
@@ -170,6 +176,9 @@ pub async fn populate_bases(ctx: &Ctx, sub: &Subscription) -> Result<bool> {
     }
     aggregate(errors).map(|()| !deferred.is_empty())
 }
+
+/// Bases synced at once by [`populate_bases`].
+pub(in crate::deployer) const BASE_SYNCS: usize = 32;
 
 /// How many names [`sync_base`] tries before giving up (another Subscription's Base holding a
 /// derived name is already unlikely).
