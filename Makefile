@@ -38,6 +38,7 @@ help:
 	@echo "make kwok        build KWOK (simulated nodes and pods for the children)"
 	@echo "make helm        build Helm's CLI (local chart repositories and checks in the tests)"
 	@echo "make registry    build the OCI registry (distribution) that serves charts as OCI artifacts"
+	@echo "make haproxy     install HAProxy (Debian package): the load balancer in front of hub replicas in the HA suite"
 	@echo "make soak        the fault suite's workload for FAULTS_SOAK_MINUTES (30) with faults throughout"
 
 # ---------------------------------------------------------------------------------------------
@@ -95,6 +96,15 @@ registry: prereqs
 	@echo "==> building the OCI registry (distribution) $(REGISTRY_VERSION) (first build: minutes on 2 cores; later: seconds)"
 	@cd test/registry && $(GO) build -ldflags "-X github.com/distribution/distribution/v3/version.version=$(REGISTRY_VERSION)" -o $(BIN)/registry github.com/distribution/distribution/v3/cmd/registry
 
+# HAProxy stands in for the hub's Service in the HA suite (3 replicas behind one address). From
+# Debian's packages; nothing is done when it is already installed.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+.PHONY: haproxy
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { \
+		echo "==> installing HAProxy from Debian packages"; \
+		$(SUDO) apt-get install -y -qq haproxy >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq haproxy; }; }
+
 .PHONY: build
 build: prereqs
 	@echo "==> building the Rust workspace"
@@ -108,7 +118,7 @@ crds:
 # The local environment.
 
 .PHONY: up
-up: controlplane kwok helm registry build
+up: controlplane kwok helm registry haproxy build
 	@ln -sf $(ROOT)/target/debug/kubectl-clusternet $(BIN)/kubectl-clusternet
 	@$(CARGO) run -q -p clusternet-test-support --bin clusternet-local -- up --clusters $(CLUSTERS) --nodes $(NODES) --charts-port $(CHARTS_PORT)
 
@@ -121,7 +131,7 @@ down:
 # Tests: everything CI runs.
 
 .PHONY: test
-test: controlplane kwok helm registry
+test: controlplane kwok helm registry haproxy
 	@echo "==> cargo fmt --check"
 	@$(CARGO) fmt --all -- --check
 	@echo "==> cargo clippy (warnings are errors)"

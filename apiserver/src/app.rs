@@ -70,13 +70,14 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
     // What is served.
     let mut groups = vec![proxies::api_group_version()];
     let mut handlers: HashMap<String, Arc<dyn GroupHandler>> = HashMap::new();
+    let connections = proxies::connections::ChildConnections::start(
+        parent.clone(),
+        metrics.clone(),
+        opts.max_tunnels,
+    );
     let proxies_handler = proxies::Proxies::new(
         opts.feature_gates.enabled(Feature::SocketConnection),
-        proxies::connections::ChildConnections::start(
-            parent.clone(),
-            metrics.clone(),
-            opts.max_tunnels,
-        ),
+        connections.clone(),
     )
     .with_idle_timeout(opts.streaming_connection_idle_timeout.0);
     handlers.insert(proxies::GROUP.to_string(), Arc::new(proxies_handler));
@@ -192,7 +193,27 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
     }
     let reloading = Arc::new(tls::ReloadingCert::from_files(&cert, &key)?);
     reloading.spawn_reloader(Duration::from_secs(10));
-    let tls_config = Arc::new(tls::server_config(reloading)?);
+    let tls_config = Arc::new(tls::server_config(reloading.clone())?);
+    // Replicas reach the clusters whose tunnels their peers hold (off for a single hub).
+    let _peers = match (opts.peers.enabled(), connections.tunnels()) {
+        (true, Some(tunnels)) => Some(
+            crate::peers::start(
+                &opts.peers,
+                parent.clone(),
+                tunnels,
+                crate::peers::Serving {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    resolver: reloading,
+                    bind: opts.bind_address,
+                },
+                shutdown.clone(),
+            )
+            .await
+            .context("starting peer connections")?,
+        ),
+        _ => None,
+    };
 
     let listener = tokio::net::TcpListener::bind((opts.bind_address, opts.secure_port))
         .await

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod options;
+pub mod peers;
 pub mod proxies;
 pub mod request_info;
 pub mod router;

@@ -129,6 +129,10 @@ pub struct Options {
     #[command(flatten)]
     pub process: clusternet_component_base::options::Process,
 
+    /// Peer connections between hub replicas.
+    #[command(flatten)]
+    pub peers: crate::peers::PeerOptions,
+
     /// Write the address actually bound (useful with --secure-port=0) to this file.
     #[arg(long, hide = true)]
     pub bound_address_file: Option<PathBuf>,

@@ -81,6 +81,11 @@ impl ChildConnections {
             .get(id)
     }
 
+    /// The agents' tunnels held by this hub (none for [`ChildConnections::none`]).
+    pub fn tunnels(&self) -> Option<Arc<TunnelRegistry>> {
+        self.tunnels.clone()
+    }
+
     /// Accepts the tunnel of cluster `id` (already checked to be the caller's own).
     pub async fn accept_tunnel(
         &self,
@@ -108,7 +113,7 @@ impl ChildConnections {
             let tunnels = self
                 .tunnels
                 .as_ref()
-                .filter(|t| t.connected(id))
+                .filter(|t| t.connected(id) || t.has_fallback())
                 .ok_or_else(|| {
                     ApiError::unreachable(format!(
                         "cannot proxy through cluster {id}, whose agent is disconnected"

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use clusternet_tunnel::tokio_tungstenite::WebSocketStream;
@@ -25,9 +25,20 @@ use crate::metrics::Metrics;
 use crate::proxies::transport::{BoxedIo, Dialer, Transports};
 use crate::status::ApiError;
 
+/// Where a cluster whose tunnel this hub does not hold is reached: the hub's peers (the other
+/// replicas, [`crate::peers`]). Only set when peering is on.
+pub trait Fallback: Send + Sync + 'static {
+    /// Connects to `addr` in `cluster` through the replica that holds its tunnel, waiting a
+    /// little for a reconnecting agent.
+    fn dial(self: Arc<Self>, cluster: &str, addr: &str) -> BoxFuture<'static, io::Result<BoxedIo>>;
+}
+
 /// The registry of connected tunnels.
 pub struct TunnelRegistry {
     sessions: Mutex<HashMap<String, (u64, Session)>>,
+    /// Bumped whenever a tunnel comes or goes (peers announce the set they hold).
+    changes: tokio::sync::watch::Sender<u64>,
+    fallback: OnceLock<Weak<dyn Fallback>>,
     max: usize,
     next: std::sync::atomic::AtomicU64,
     metrics: Metrics,
@@ -48,6 +59,8 @@ impl TunnelRegistry {
         metrics.set_limit("tunnels", max);
         Arc::new(Self {
             sessions: Mutex::new(HashMap::new()),
+            changes: tokio::sync::watch::Sender::new(0),
+            fallback: OnceLock::new(),
             max,
             next: Default::default(),
             metrics,
@@ -71,8 +84,52 @@ impl TunnelRegistry {
             .unwrap_or(false)
     }
 
-    fn forget_connections(&self, id: &str) {
+    /// Forgets the pooled connections into cluster `id` (its route changed).
+    pub fn forget_connections(&self, id: &str) {
         self.transports.forget(id);
+    }
+
+    /// Notified whenever a tunnel comes or goes.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// The clusters whose tunnels this hub holds.
+    pub fn cluster_ids(&self) -> Vec<String> {
+        self.sessions
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .filter(|(_, (_, session))| !session.is_closed())
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A stream to `addr` through this hub's own tunnel of `cluster`, if it holds one.
+    pub fn dial_local(&self, cluster: &str, addr: &str) -> Option<io::Result<BoxedIo>> {
+        let session = self.session(cluster)?;
+        Some(
+            session
+                .dial("tcp", addr)
+                .map(|s| Box::new(s) as BoxedIo)
+                .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string())),
+        )
+    }
+
+    /// Reach clusters whose tunnels this hub does not hold through `fallback` (set once).
+    pub fn set_fallback(&self, fallback: Weak<dyn Fallback>) {
+        let _ = self.fallback.set(fallback);
+    }
+
+    /// Whether clusters not held here may still be reached (peering is on).
+    pub fn has_fallback(&self) -> bool {
+        self.fallback.get().is_some()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     /// Registers a session for `id`, closing the one it replaces; returns its generation.
@@ -91,6 +148,7 @@ impl TunnelRegistry {
             None => self.metrics.socket_connections.inc(),
         }
         self.forget_connections(id);
+        self.changed();
         generation
     }
 
@@ -107,6 +165,7 @@ impl TunnelRegistry {
         if removed {
             self.metrics.socket_connections.dec();
             self.forget_connections(id);
+            self.changed();
         }
     }
 }
@@ -116,6 +175,11 @@ struct TunnelDialer(Arc<TunnelRegistry>);
 impl Dialer for TunnelDialer {
     fn dial(&self, cluster: &str, addr: &str) -> BoxFuture<'static, io::Result<BoxedIo>> {
         let session = self.0.session(cluster);
+        if session.is_none()
+            && let Some(fallback) = self.0.fallback.get().and_then(Weak::upgrade)
+        {
+            return fallback.dial(cluster, addr);
+        }
         let cluster = cluster.to_string();
         let addr = addr.to_string();
         Box::pin(async move {

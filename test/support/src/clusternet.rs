@@ -291,6 +291,7 @@ pub async fn install_hub(
 ) -> Result<Hub> {
     apply_deploy(parent, "hub/00-namespaces.yaml").await?;
     apply_deploy(parent, "hub/10-hub-rbac.yaml").await?;
+    apply_deploy(parent, "hub/11-hub-peers-rbac.yaml").await?;
     apply_deploy(parent, "hub/15-tunnel-flowschema.yaml").await?;
     service_account_kubeconfig(
         parent,
