@@ -1,0 +1,1 @@
+../../clusternet-hub/templates/_common.tpl
