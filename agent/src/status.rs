@@ -1,7 +1,9 @@
 //! The heartbeat: `ManagedCluster.status` as Clusternet's agent fills it — Kubernetes version and
 //! platform, API server URL, healthz/livez/readyz, node statistics, capacity and allocatable,
-//! the Ready condition, `lastObservedTime` and `heartbeatFrequencySeconds` — plus node labels
-//! with the configured prefixes aggregated onto the ManagedCluster's labels.
+//! the Ready condition, `lastObservedTime` and `heartbeatFrequencySeconds`, the service and
+//! pod CIDRs (from the control-plane pods' flags, else `SERVICE_CIDR`/`CLUSTER_CIDR`; see
+//! [`find_service_ip_range`]) — plus node labels with the configured prefixes aggregated onto
+//! the ManagedCluster's labels.
 //!
 //! The first report goes out as soon as the cluster is registered; then every
 //! `--cluster-status-update-frequency`, with the status collected every
@@ -16,7 +18,7 @@ use clusternet_apis::clusters::v1beta1::{
     CLUSTER_READY, ManagedCluster, ManagedClusterStatus, NodeStatistics,
 };
 use clusternet_apis::known;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -61,8 +63,28 @@ pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) 
         watcher::Config::default(),
         "heartbeat nodes",
     );
+    // The control-plane pods whose flags tell the CIDRs (Go lists them from its all-pods
+    // informer; here only the pods with the labels it looks for are watched).
+    let mut pod_watches = Vec::new();
+    let mut pods = Vec::new();
+    for selector in CIDR_POD_SELECTORS {
+        let (store, watch) = clusternet_component_base::cache::spawn(
+            Api::<Pod>::all(child.clone()),
+            watcher::Config::default().labels(selector),
+            "heartbeat control-plane pods",
+        );
+        pods.push(store);
+        pod_watches.push(watch);
+    }
+    let pods = ControlPlanePods(pods);
     // Nodes may take a moment to list; the first report does not wait more than a second for them.
-    let _ = tokio::time::timeout(Duration::from_secs(1), nodes.wait_until_ready()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        nodes.wait_until_ready().await.ok();
+        for store in &pods.0 {
+            store.wait_until_ready().await.ok();
+        }
+    })
+    .await;
 
     let collected: Arc<RwLock<Option<ManagedClusterStatus>>> = Arc::new(RwLock::new(None));
     let reporter = Reporter {
@@ -70,7 +92,10 @@ pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) 
         name: None,
         settings: settings.clone(),
     };
-    *collected.write().await = Some(collect(&child, &nodes, &settings).await);
+    let mut cidrs = CidrLog::default();
+    let first = collect(&child, &nodes, &pods, &settings).await;
+    cidrs.log(&first);
+    *collected.write().await = Some(first);
     let mut reporter = reporter;
     let mut update = tokio::time::interval(settings.update_frequency);
     let mut collect_tick = tokio::time::interval(settings.collect_frequency);
@@ -85,7 +110,8 @@ pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) 
                 }
             }
             _ = collect_tick.tick() => {
-                let status = collect(&child, &nodes, &settings).await;
+                let status = collect(&child, &nodes, &pods, &settings).await;
+                cidrs.log(&status);
                 *collected.write().await = Some(status);
             }
         }
@@ -103,6 +129,7 @@ async fn healthy(child: &kube::Client, path: &str) -> bool {
 async fn collect(
     child: &kube::Client,
     nodes: &Store<Node>,
+    pods: &ControlPlanePods,
     settings: &Settings,
 ) -> ManagedClusterStatus {
     let mut status = ManagedClusterStatus {
@@ -129,6 +156,11 @@ async fn collect(
         healthy(child, "/readyz")
     );
     (status.healthz, status.livez, status.readyz) = (healthz, livez, readyz);
+    let pods = pods.state();
+    status.cluster_cidr =
+        find_pod_ip_range(&pods, std::env::var("CLUSTER_CIDR").ok()).unwrap_or_default();
+    status.service_cidr =
+        find_service_ip_range(&pods, std::env::var("SERVICE_CIDR").ok()).unwrap_or_default();
     let nodes = nodes.state();
     status.node_statistics = node_statistics(&nodes);
     let (capacity, allocatable) = node_resources(&nodes);
@@ -155,6 +187,150 @@ async fn collect(
     }];
     status.last_observed_time = Some(Time(jiff::Timestamp::now()));
     status
+}
+
+/// The label selectors of the pods [`find_service_ip_range`] and [`find_pod_ip_range`] read.
+const CIDR_POD_SELECTORS: [&str; 3] = [
+    "component in (kube-apiserver,kube-controller-manager)",
+    "app.kubernetes.io/component in (kube-apiserver,kube-controller-manager)",
+    "k8s-app=kube-proxy",
+];
+
+/// The watched control-plane pods.
+struct ControlPlanePods(Vec<Store<Pod>>);
+
+impl ControlPlanePods {
+    /// All of them, once each, in namespace/name order.
+    fn state(&self) -> Vec<Arc<Pod>> {
+        let mut all: BTreeMap<(String, String), Arc<Pod>> = BTreeMap::new();
+        for store in &self.0 {
+            for pod in store.state() {
+                let key = (
+                    pod.metadata.namespace.clone().unwrap_or_default(),
+                    pod.metadata.name.clone().unwrap_or_default(),
+                );
+                all.insert(key, pod);
+            }
+        }
+        all.into_values().collect()
+    }
+}
+
+/// Warns when a CIDR cannot be discovered (once per change, not at every collection as Go).
+#[derive(Default)]
+struct CidrLog {
+    last: Option<(String, String)>,
+}
+
+impl CidrLog {
+    fn log(&mut self, status: &ManagedClusterStatus) {
+        let now = (status.service_cidr.clone(), status.cluster_cidr.clone());
+        if self.last.as_ref() == Some(&now) {
+            return;
+        }
+        if now.0.is_empty() {
+            tracing::warn!("failed to discover service CIDR: can't get service ip range");
+        }
+        if now.1.is_empty() {
+            tracing::warn!("failed to discover cluster CIDR: can't get pod ip range");
+        }
+        if !now.0.is_empty() || !now.1.is_empty() {
+            tracing::info!(service_cidr = %now.0, cluster_cidr = %now.1, "discovered cluster CIDRs");
+        }
+        self.last = Some(now);
+    }
+}
+
+/// The service CIDR as Clusternet's agent finds it (`findServiceIPRange`): the first
+/// `--service-cluster-ip-range` among the pods labelled `component=kube-apiserver`, then
+/// `app.kubernetes.io/component=kube-apiserver`, then the same two for
+/// `kube-controller-manager`; else the `SERVICE_CIDR` environment variable.
+pub fn find_service_ip_range(pods: &[Arc<Pod>], env: Option<String>) -> Option<String> {
+    const PARAMETER: &str = "--service-cluster-ip-range";
+    for value in ["kube-apiserver", "kube-controller-manager"] {
+        for key in ["component", "app.kubernetes.io/component"] {
+            if let Some(found) = find_pod_command_parameter(pods, key, value, PARAMETER) {
+                return Some(found);
+            }
+        }
+    }
+    env.filter(|e| !e.is_empty())
+}
+
+/// The pod CIDR as Clusternet's agent finds it (`findPodIPRange`): the first
+/// `--cluster-cidr` among the pods labelled `component=kube-controller-manager`, then
+/// `app.kubernetes.io/component=kube-controller-manager`, then `k8s-app=kube-proxy`; else the
+/// `CLUSTER_CIDR` environment variable.
+pub fn find_pod_ip_range(pods: &[Arc<Pod>], env: Option<String>) -> Option<String> {
+    const PARAMETER: &str = "--cluster-cidr";
+    for (key, value) in [
+        ("component", "kube-controller-manager"),
+        ("app.kubernetes.io/component", "kube-controller-manager"),
+        ("k8s-app", "kube-proxy"),
+    ] {
+        if let Some(found) = find_pod_command_parameter(pods, key, value, PARAMETER) {
+            return Some(found);
+        }
+    }
+    env.filter(|e| !e.is_empty())
+}
+
+/// `findPodCommandParameter`: in the pods labelled `key=value`, container by container, the
+/// parameter's value in the command, then in the args (an empty value does not count).
+fn find_pod_command_parameter(
+    pods: &[Arc<Pod>],
+    key: &str,
+    value: &str,
+    parameter: &str,
+) -> Option<String> {
+    pods.iter()
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.get(key).map(String::as_str) == Some(value))
+        })
+        .filter_map(|p| p.spec.as_ref())
+        .flat_map(|spec| spec.containers.iter())
+        .find_map(|c| {
+            [c.command.as_deref(), c.args.as_deref()]
+                .into_iter()
+                .flatten()
+                .map(|args| parameter_value(args, parameter))
+                .find(|v| !v.is_empty())
+        })
+}
+
+/// `getParameterValue`: the value of the first argument starting with `parameter` (the text
+/// after its `=`, up to a next `=`), also inside an argument holding a whole shell command
+/// (`/bin/sh -c "exec kube-apiserver --a=b …"`). Go indexes past the end (and the agent
+/// crashes) for a flag written without `=`; here `--flag value` takes the next word and any
+/// other `=`-less match counts as empty.
+pub fn parameter_value(args: &[String], parameter: &str) -> String {
+    fn value(word: &str, next: Option<&str>, parameter: &str) -> Option<String> {
+        if !word.starts_with(parameter) {
+            return None;
+        }
+        Some(match word.split('=').nth(1) {
+            Some(v) => v.to_string(),
+            None if word == parameter => next.unwrap_or_default().to_string(),
+            None => String::new(),
+        })
+    }
+    for (i, arg) in args.iter().enumerate() {
+        if let Some(v) = value(arg, args.get(i + 1).map(String::as_str), parameter) {
+            return v;
+        }
+        if arg.contains(' ') {
+            let words: Vec<&str> = arg.split(' ').collect();
+            for (j, word) in words.iter().enumerate() {
+                if let Some(v) = value(word, words.get(j + 1).copied(), parameter) {
+                    return v;
+                }
+            }
+        }
+    }
+    String::new()
 }
 
 /// Counts nodes by their Ready condition (missing condition = lost), as Clusternet does.
@@ -435,6 +611,122 @@ impl Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pod(name: &str, labels: &[(&str, &str)], command: &[&str], args: &[&str]) -> Arc<Pod> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "kube-system",
+                    "labels": labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_,_>>()},
+                "spec": {"containers": [{"name": "c", "command": command, "args": args}]},
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn cidrs_as_clusternet_finds_them() {
+        let apiserver = pod(
+            "kube-apiserver-node",
+            &[("component", "kube-apiserver"), ("tier", "control-plane")],
+            &[
+                "kube-apiserver",
+                "--advertise-address=10.0.0.1",
+                "--service-cluster-ip-range=10.96.0.0/12",
+            ],
+            &[],
+        );
+        let kcm = pod(
+            "kube-controller-manager-node",
+            &[("component", "kube-controller-manager")],
+            &[
+                "kube-controller-manager",
+                "--cluster-cidr=10.244.0.0/16",
+                "--service-cluster-ip-range=10.100.0.0/16",
+            ],
+            &[],
+        );
+        let proxy = pod(
+            "kube-proxy-x",
+            &[("k8s-app", "kube-proxy")],
+            &[
+                "/bin/sh",
+                "-c",
+                "exec kube-proxy --cluster-cidr=192.168.0.0/16 --v=2",
+            ],
+            &[],
+        );
+        let env = || Some("1.2.3.0/24".to_string());
+        // kube-apiserver first, then kube-controller-manager; the environment last.
+        let all = vec![kcm.clone(), apiserver.clone(), proxy.clone()];
+        assert_eq!(
+            find_service_ip_range(&all, env()).as_deref(),
+            Some("10.96.0.0/12")
+        );
+        assert_eq!(
+            find_service_ip_range(std::slice::from_ref(&kcm), env()).as_deref(),
+            Some("10.100.0.0/16")
+        );
+        assert_eq!(
+            find_service_ip_range(std::slice::from_ref(&proxy), env()).as_deref(),
+            Some("1.2.3.0/24")
+        );
+        assert_eq!(find_service_ip_range(&[], None), None);
+        assert_eq!(find_service_ip_range(&[], Some(String::new())), None);
+        // Pod CIDR: kube-controller-manager, then kube-proxy (also inside `sh -c`), not the
+        // kube-apiserver.
+        assert_eq!(
+            find_pod_ip_range(&all, None).as_deref(),
+            Some("10.244.0.0/16")
+        );
+        assert_eq!(
+            find_pod_ip_range(&[proxy, apiserver.clone()], None).as_deref(),
+            Some("192.168.0.0/16")
+        );
+        assert_eq!(
+            find_pod_ip_range(&[apiserver], env()).as_deref(),
+            Some("1.2.3.0/24")
+        );
+        // The app.kubernetes.io/component label; the flag in args; an empty value skipped.
+        let labelled = pod(
+            "apiserver",
+            &[("app.kubernetes.io/component", "kube-apiserver")],
+            &["kube-apiserver", "--service-cluster-ip-range="],
+            &["--service-cluster-ip-range=fd00::/108"],
+        );
+        assert_eq!(
+            find_service_ip_range(&[labelled], None).as_deref(),
+            Some("fd00::/108")
+        );
+    }
+
+    #[test]
+    fn parameter_values() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let p = "--service-cluster-ip-range";
+        assert_eq!(
+            parameter_value(
+                &args(&["--service-cluster-ip-range=10.0.0.0/16,fd00::/112"]),
+                p
+            ),
+            "10.0.0.0/16,fd00::/112"
+        );
+        assert_eq!(
+            parameter_value(&args(&["--service-cluster-ip-range", "10.1.0.0/16"]), p),
+            "10.1.0.0/16"
+        );
+        assert_eq!(
+            parameter_value(
+                &args(&["sh -c kube-apiserver --service-cluster-ip-range=10.2.0.0/16"]),
+                p
+            ),
+            "10.2.0.0/16"
+        );
+        assert_eq!(
+            parameter_value(&args(&["--service-cluster-ip-rangex"]), p),
+            ""
+        );
+        assert_eq!(parameter_value(&args(&["--other=1"]), p), "");
+    }
 
     fn node(
         name: &str,

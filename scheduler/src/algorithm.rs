@@ -16,6 +16,7 @@ use clusternet_apis::clusters::v1beta1::ManagedCluster;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::core::{Selector, SelectorExt};
 
+use crate::config::{Assigner, Framework};
 use crate::divide::{TargetClusters, dynamic_assign, feed_key, static_assign};
 use crate::taints;
 
@@ -124,7 +125,8 @@ pub fn num_feasible_clusters_to_find(num_all: usize, percentage: i32, replicatio
 }
 
 /// Candidate clusters (union of the subscribers' matches, de-duplicated, skipping deleting
-/// ones) filtered by `TaintToleration`. A `Fit` error carries Clusternet's message
+/// ones) filtered by `TaintToleration` when the profile runs it (without filter plugins every
+/// candidate is feasible). A `Fit` error carries Clusternet's message
 /// `0/N clusters are available: <count> <reason>, ….`
 ///
 /// Candidates are taken in name order. When only a share of them is needed
@@ -135,6 +137,7 @@ pub fn feasible_clusters(
     all: &[Arc<ManagedCluster>],
     start: usize,
     percentage_to_score: i32,
+    framework: &Framework,
 ) -> Result<Feasible, ScheduleError> {
     if all.is_empty() {
         return Err(ScheduleError::NoClustersAvailable);
@@ -172,7 +175,12 @@ pub fn feasible_clusters(
         }
         let mc = &candidates[(start + i) % n];
         processed += 1;
-        match taint_filter(sub, mc) {
+        let unfit = if framework.taint_filter {
+            taint_filter(sub, mc)
+        } else {
+            None
+        };
+        match unfit {
             None => feasible.push(Arc::clone(mc)),
             Some(reason) => *reasons.entry(reason).or_default() += 1,
         }
@@ -206,8 +214,8 @@ pub fn taint_filter(sub: &Subscription, mc: &ManagedCluster) -> Option<String> {
 }
 
 /// `TaintToleration` Score (count of untolerated PreferNoSchedule taints), normalized reversed
-/// and weighted, per cluster.
-pub fn taint_scores(sub: &Subscription, clusters: &[Arc<ManagedCluster>]) -> Vec<i64> {
+/// and multiplied by `weight`, per cluster.
+pub fn taint_scores(sub: &Subscription, clusters: &[Arc<ManagedCluster>], weight: i64) -> Vec<i64> {
     let tolerations: Vec<_> = sub
         .spec
         .cluster_tolerations
@@ -233,7 +241,7 @@ pub fn taint_scores(sub: &Subscription, clusters: &[Arc<ManagedCluster>]) -> Vec
         .collect();
     default_normalize_score(MAX_CLUSTER_SCORE, true, &raw)
         .into_iter()
-        .map(|s| s * TAINT_TOLERATION_WEIGHT)
+        .map(|s| s * weight)
         .collect()
 }
 
@@ -268,13 +276,18 @@ pub struct ClusterScore {
     pub max_available: Vec<Option<i32>>,
 }
 
-/// Scores and sorts (score descending; stable).
+/// Scores and sorts (score descending; stable). Without score plugins every cluster scores 1
+/// and keeps its place, as in Clusternet.
 pub fn prioritize(
     sub: &Subscription,
     clusters: Vec<Arc<ManagedCluster>>,
     max_available: Vec<Vec<Option<i32>>>,
+    framework: &Framework,
 ) -> Vec<ClusterScore> {
-    let scores = taint_scores(sub, &clusters);
+    let scores = match framework.taint_score_weight {
+        Some(weight) => taint_scores(sub, &clusters, weight),
+        None => vec![1; clusters.len()],
+    };
     let mut list: Vec<ClusterScore> = clusters
         .into_iter()
         .zip(scores)
@@ -334,11 +347,13 @@ pub fn cluster_weights(sub: &Subscription, clusters: &[Arc<ManagedCluster>]) -> 
         .collect()
 }
 
-/// Selection: Replication binds every cluster; Dividing runs the assigners.
+/// Selection: Replication binds every cluster; Dividing runs the profile's PreAssign and
+/// Assign plugins (the first assigner that does not skip decides).
 pub fn select(
     sub: &Subscription,
     finv: Option<&FeedInventory>,
     list: &[ClusterScore],
+    framework: &Framework,
 ) -> Result<TargetClusters, ScheduleError> {
     if list.is_empty() {
         return Err(ScheduleError::Other("empty clusterScoreList".into()));
@@ -352,52 +367,78 @@ pub fn select(
     }
     let inventory = finv.map(|f| f.spec.feeds.as_slice()).unwrap_or_default();
     let dividing = sub.spec.dividing_scheduling.as_ref();
-    match dividing.map(|d| d.r#type) {
-        Some(ReplicaDividingType::Static) => {
-            let clusters: Vec<_> = list.iter().map(|cs| Arc::clone(&cs.cluster)).collect();
-            let weights = cluster_weights(sub, &clusters);
-            Ok(static_assign(
-                bindings,
-                &weights,
-                &sub.spec.feeds,
-                inventory,
-            ))
+    let dividing_type = dividing.map(|d| d.r#type);
+    // Dynamic dividing hands the predicted capacities to the assigners.
+    let mut available = TargetClusters {
+        binding_clusters: bindings,
+        replicas: BTreeMap::new(),
+    };
+    if dividing_type == Some(ReplicaDividingType::Dynamic) {
+        for (index, order) in inventory.iter().enumerate() {
+            if order.desired_replicas.is_none() {
+                continue;
+            }
+            let key = feed_key(&order.feed);
+            for cs in list {
+                let Some(Some(max)) = cs.max_available.get(index) else {
+                    return Err(ScheduleError::Other(format!(
+                        "unable to get replicas for feed {key:?} in cluster {:?}",
+                        cluster_key(&cs.cluster)
+                    )));
+                };
+                available
+                    .replicas
+                    .entry(key.clone())
+                    .or_default()
+                    .push(*max);
+            }
         }
-        Some(ReplicaDividingType::Dynamic) => {
-            if dividing.and_then(|d| d.dynamic_dividing.as_ref()).is_none() {
-                return Err(ScheduleError::Other(
-                    "running PreAssign plugin \"DynamicAssigner\": must specify field DynamicDividing when dividing type is dynamic".into(),
+    }
+    // PreAssign `DynamicAssigner`: checks the dynamic settings and prepares the deviations
+    // its Assign divides.
+    let mut pre_assigned = false;
+    if framework.dynamic_pre_assign && dividing_type == Some(ReplicaDividingType::Dynamic) {
+        if dividing.and_then(|d| d.dynamic_dividing.as_ref()).is_none() {
+            return Err(ScheduleError::Other(format!(
+                "running PreAssign plugin {:?}: must specify field DynamicDividing when dividing type is dynamic",
+                names::DYNAMIC_ASSIGNER
+            )));
+        }
+        pre_assigned = true;
+    }
+    if framework.assigners.is_empty() {
+        return Err(ScheduleError::Other(
+            "assign status: Skip, empty assign plugins".into(),
+        ));
+    }
+    for assigner in &framework.assigners {
+        match (assigner, dividing_type) {
+            (Assigner::Static, Some(ReplicaDividingType::Static)) => {
+                let clusters: Vec<_> = list.iter().map(|cs| Arc::clone(&cs.cluster)).collect();
+                let weights = cluster_weights(sub, &clusters);
+                return Ok(static_assign(
+                    available.binding_clusters,
+                    &weights,
+                    &sub.spec.feeds,
+                    inventory,
                 ));
             }
-            let mut available = TargetClusters {
-                binding_clusters: bindings,
-                replicas: BTreeMap::new(),
-            };
-            for (index, order) in inventory.iter().enumerate() {
-                if order.desired_replicas.is_none() {
-                    continue;
+            (Assigner::Dynamic, Some(ReplicaDividingType::Dynamic)) => {
+                if !pre_assigned {
+                    return Err(ScheduleError::Other(format!(
+                        "running Assign plugin {:?}: error reading \"PreAssign{}\" from cycleState: not found",
+                        names::DYNAMIC_ASSIGNER,
+                        names::DYNAMIC_ASSIGNER
+                    )));
                 }
-                let key = feed_key(&order.feed);
-                for cs in list {
-                    let Some(Some(max)) = cs.max_available.get(index) else {
-                        return Err(ScheduleError::Other(format!(
-                            "unable to get replicas for feed {key:?} in cluster {:?}",
-                            cluster_key(&cs.cluster)
-                        )));
-                    };
-                    available
-                        .replicas
-                        .entry(key.clone())
-                        .or_default()
-                        .push(*max);
-                }
+                return Ok(dynamic_assign(sub, inventory, &available));
             }
-            Ok(dynamic_assign(sub, inventory, &available))
+            // Not its dividing type: this assigner skips.
+            _ => {}
         }
-        // No dividing settings: no assigner applies (Clusternet: "empty assign plugins" never
-        // happens with the default profile; both assigners skip).
-        _ => Err(ScheduleError::Other("assign status: Skip, ".into())),
     }
+    // Every assigner skipped (e.g. no dividing settings).
+    Err(ScheduleError::Other("assign status: Skip, ".into()))
 }
 
 /// Clusternet's `admit`: Replication always; Dividing only when the spec hash changed or the
@@ -540,11 +581,20 @@ mod tests {
         f: Option<&FeedInventory>,
         all: &[Arc<ManagedCluster>],
     ) -> Result<TargetClusters, ScheduleError> {
-        let feasible = feasible_clusters(s, all, 0, 0)?;
+        run_with(s, f, all, &Framework::default_profile("default"))
+    }
+
+    fn run_with(
+        s: &Subscription,
+        f: Option<&FeedInventory>,
+        all: &[Arc<ManagedCluster>],
+        fw: &Framework,
+    ) -> Result<TargetClusters, ScheduleError> {
+        let feasible = feasible_clusters(s, all, 0, 0, fw)?;
         let n = feasible.clusters.len();
-        let list = prioritize(s, feasible.clusters, vec![vec![]; n]);
+        let list = prioritize(s, feasible.clusters, vec![vec![]; n], fw);
         let list = subgroup(s, list)?;
-        let mut t = select(s, f, &list)?;
+        let mut t = select(s, f, &list, fw)?;
         t.sort_by_cluster();
         Ok(t)
     }
@@ -653,10 +703,129 @@ mod tests {
             Some(ReplicaDividingType::Static),
             vec![subscriber(&[("x", "y")], 1)],
         );
-        let f = feasible_clusters(&s, &all, 150, 50).unwrap();
+        let f =
+            feasible_clusters(&s, &all, 150, 50, &Framework::default_profile("default")).unwrap();
         assert_eq!(f.clusters.len(), 100);
         assert_eq!(cluster_key(&f.clusters[0]), "ns-150/mcls");
         assert_eq!(f.next_start, 50);
+    }
+
+    fn profile(text: &str) -> Framework {
+        crate::config::Settings::from_text(text, 0, 10)
+            .unwrap()
+            .profiles
+            .remove("default")
+            .unwrap()
+    }
+
+    #[test]
+    fn profiles_change_the_cycle() {
+        let all = vec![
+            cluster("ns-a", &[("env", "prod")], vec![]),
+            cluster("ns-d", &[("env", "prod")], vec![unschedulable()]),
+        ];
+        let s = sub(None, vec![subscriber(&[("env", "prod")], 0)]);
+        // Without the TaintToleration filter the tainted cluster is feasible.
+        let fw = profile("profiles: [{plugins: {filter: {disabled: [{name: \"*\"}]}}}]");
+        let t = run_with(&s, None, &all, &fw).unwrap();
+        assert_eq!(t.binding_clusters, vec!["ns-a/mcls", "ns-d/mcls"]);
+        let err = run(&s, None, &all[1..]).unwrap_err();
+        assert!(err.binds_empty(), "{err}");
+
+        // Score: PreferNoSchedule taints order the clusters (subgroups take the best first);
+        // without score plugins the name order stays.
+        let prefer = Taint {
+            key: "k".into(),
+            value: None,
+            effect: "PreferNoSchedule".into(),
+            time_added: None,
+        };
+        let all = vec![
+            cluster("ns-a", &[("g", "1")], vec![prefer]),
+            cluster("ns-b", &[("g", "1")], vec![]),
+        ];
+        let mut s = sub(None, vec![subscriber(&[("g", "1")], 0)]);
+        s.spec.scheduling_by_sub_group = Some(true);
+        s.spec.subscribers[0].sub_group_strategy = Some(SubGroupStrategy { min_clusters: 1 });
+        assert_eq!(
+            run(&s, None, &all).unwrap().binding_clusters,
+            vec!["ns-b/mcls"]
+        );
+        let fw = profile("profiles: [{plugins: {score: {disabled: [{name: TaintToleration}]}}}]");
+        assert_eq!(
+            run_with(&s, None, &all, &fw).unwrap().binding_clusters,
+            vec!["ns-a/mcls"]
+        );
+        let feasible = feasible_clusters(&s, &all, 0, 0, &fw).unwrap();
+        let scores: Vec<i64> = prioritize(&s, feasible.clusters, vec![vec![]; 2], &fw)
+            .iter()
+            .map(|c| c.score)
+            .collect();
+        assert_eq!(scores, vec![1, 1]);
+        let fw = profile(
+            "profiles: [{plugins: {score: {enabled: [{name: TaintToleration, weight: 10}]}}}]",
+        );
+        let feasible = feasible_clusters(&s, &all, 0, 0, &fw).unwrap();
+        let scores: Vec<i64> = prioritize(&s, feasible.clusters, vec![vec![]; 2], &fw)
+            .iter()
+            .map(|c| c.score)
+            .collect();
+        assert_eq!(scores, vec![1000, 0], "weight 10 instead of 3");
+    }
+
+    #[test]
+    fn assign_plugins_per_profile() {
+        let all = vec![
+            cluster("ns-a", &[("c", "a")], vec![]),
+            cluster("ns-b", &[("c", "b")], vec![]),
+        ];
+        let s = sub(
+            Some(ReplicaDividingType::Static),
+            vec![subscriber(&[("c", "a")], 1), subscriber(&[("c", "b")], 2)],
+        );
+        let f = finv(Some(6));
+        let fw = profile("profiles: [{plugins: {assign: {disabled: [{name: \"*\"}]}}}]");
+        assert_eq!(
+            run_with(&s, Some(&f), &all, &fw).unwrap_err().to_string(),
+            "assign status: Skip, empty assign plugins"
+        );
+        let fw = profile("profiles: [{plugins: {assign: {disabled: [{name: StaticAssigner}]}}}]");
+        assert_eq!(
+            run_with(&s, Some(&f), &all, &fw).unwrap_err().to_string(),
+            "assign status: Skip, "
+        );
+        // Dynamic dividing: without PreAssign the DynamicAssigner has no state (Go's error);
+        // without the Predictor there are no capacities.
+        let mut d = sub(
+            Some(ReplicaDividingType::Dynamic),
+            vec![subscriber(&[("c", "a")], 0)],
+        );
+        let fw =
+            profile("profiles: [{plugins: {preAssign: {disabled: [{name: DynamicAssigner}]}}}]");
+        assert_eq!(
+            run_with(&d, Some(&finv(None)), &all, &fw)
+                .unwrap_err()
+                .to_string(),
+            "running Assign plugin \"DynamicAssigner\": error reading \"PreAssignDynamicAssigner\" from cycleState: not found"
+        );
+        assert!(
+            run(&d, Some(&finv(None)), &all)
+                .unwrap_err()
+                .to_string()
+                .contains("must specify field DynamicDividing")
+        );
+        d.spec
+            .dividing_scheduling
+            .as_mut()
+            .unwrap()
+            .dynamic_dividing = Some(Default::default());
+        // (no capacities predicted in this test: the feed's replicas cannot be placed)
+        assert!(
+            run(&d, Some(&f), &all)
+                .unwrap_err()
+                .to_string()
+                .starts_with("unable to get replicas for feed")
+        );
     }
 
     #[test]

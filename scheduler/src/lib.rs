@@ -9,11 +9,14 @@
 //! - [`taints`]: taint/toleration matching.
 //! - [`predictor`]: the `Predictor` plugin (asks a cluster's predictor for max replicas).
 //! - [`queue`]: the priority scheduling queue with backoff.
+//! - [`config`]: `--config`, Go Clusternet's SchedulerConfiguration (profiles, plugins per
+//!   extension point, the percentages).
 //! - [`app`]: start-up and leader election.
 //! - [`schedule`]: informers, event handlers, the scheduling loop and the `DefaultBinder`.
 
 pub mod algorithm;
 pub mod app;
+pub mod config;
 pub mod divide;
 pub mod hash;
 pub mod options;

@@ -29,6 +29,11 @@ pub struct Options {
     #[arg(long, default_value = "default")]
     pub scheduler_name: String,
 
+    /// The path to the configuration file (Go's SchedulerConfiguration: profiles, plugins,
+    /// percentageOfClustersToScore/Tolerate; see `crate::config`).
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+
     /// Percentage of clusters whose predictor may fail before a dynamic cycle fails (with
     /// gate FeasibleClustersToleration); Clusternet's `percentageOfClustersToTolerate` (a
     /// config-file field there).

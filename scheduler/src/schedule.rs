@@ -24,6 +24,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
 use crate::algorithm::{self, ScheduleError};
+use crate::config::{Framework, Settings};
 use crate::divide::TargetClusters;
 use crate::hash::hash_subscription_spec;
 use crate::options::Options;
@@ -44,6 +45,8 @@ struct Scheduler {
     queue: SchedulingQueue,
     recorder: Recorder,
     opts: Options,
+    /// The profiles (`--config`, or the default one) and the percentages.
+    settings: Arc<Settings>,
     /// Round-robin start of the cluster search (Clusternet's `nextStartClusterIndex`).
     next_start: std::sync::atomic::AtomicUsize,
 }
@@ -65,7 +68,7 @@ pub fn cluster_ready(mc: &ManagedCluster) -> bool {
 }
 
 /// Scheduling, while this replica leads; it all stops when this future is dropped.
-pub async fn lead(opts: Options, parent: kube::Client) -> Result<()> {
+pub async fn lead(opts: Options, settings: Arc<Settings>, parent: kube::Client) -> Result<()> {
     let recorder = Recorder::new(
         parent.clone(),
         Reporter {
@@ -79,6 +82,7 @@ pub async fn lead(opts: Options, parent: kube::Client) -> Result<()> {
         queue: SchedulingQueue::default(),
         recorder,
         opts,
+        settings,
         next_start: Default::default(),
     });
     let mut tasks = tokio::task::JoinSet::new();
@@ -145,13 +149,13 @@ where
 }
 
 impl Scheduler {
+    /// The profile scheduling `sub`, when this scheduler has one for its `schedulerName`.
+    fn framework(&self, sub: &Subscription) -> Option<&Framework> {
+        self.settings.framework(&sub.spec.scheduler_name)
+    }
+
     fn responsible(&self, sub: &Subscription) -> bool {
-        let name = if sub.spec.scheduler_name.is_empty() {
-            "default"
-        } else {
-            sub.spec.scheduler_name.as_str()
-        };
-        name == self.opts.scheduler_name
+        self.framework(sub).is_some()
     }
 
     fn enqueue(&self, key: &str) {
@@ -386,27 +390,34 @@ async fn cycle(
     finv: Option<&FeedInventory>,
     clusters: &[Arc<ManagedCluster>],
 ) -> Result<TargetClusters, ScheduleError> {
+    let Some(framework) = sched.framework(sub) else {
+        return Err(ScheduleError::Other(format!(
+            "no profile for scheduler name {:?}",
+            sub.spec.scheduler_name
+        )));
+    };
     let start = sched.next_start.load(std::sync::atomic::Ordering::Relaxed);
     let feasible = algorithm::feasible_clusters(
         sub,
         clusters,
         start,
-        sched.opts.percentage_of_clusters_to_score,
+        sched.settings.percentage_of_clusters_to_score,
+        framework,
     )?;
     sched
         .next_start
         .store(feasible.next_start, std::sync::atomic::Ordering::Relaxed);
     let n = feasible.clusters.len();
     let max_available = match finv {
-        Some(finv) if algorithm::is_dynamic(sub) => {
+        Some(finv) if algorithm::is_dynamic(sub) && framework.predictor => {
             predict_all(sched, finv, &feasible.clusters).await?
         }
         Some(finv) if algorithm::is_dividing(sub) => vec![vec![None; finv.spec.feeds.len()]; n],
         _ => vec![Vec::new(); n],
     };
-    let list = algorithm::prioritize(sub, feasible.clusters, max_available);
+    let list = algorithm::prioritize(sub, feasible.clusters, max_available, framework);
     let list = algorithm::subgroup(sub, list)?;
-    algorithm::select(sub, finv, &list)
+    algorithm::select(sub, finv, &list, framework)
 }
 
 /// The Predict phase over all feasible clusters, with Clusternet's failure toleration.
@@ -426,7 +437,7 @@ async fn predict_all(
         .feature_gates
         .enabled(Feature::FeasibleClustersToleration);
     // Clusternet compares the failure count with len(clusters) × percentage (not / 100).
-    let budget = clusters.len() as i64 * sched.opts.percentage_of_clusters_to_tolerate;
+    let budget = clusters.len() as i64 * sched.settings.percentage_of_clusters_to_tolerate;
     let mut failures = 0;
     let mut out = Vec::with_capacity(clusters.len());
     for result in results {
@@ -601,6 +612,7 @@ mod tests {
                     },
                 ),
                 opts: Options::parse_from(["clusternet-scheduler"]),
+                settings: Arc::new(Settings::from_flags("default", 0, 10)),
                 next_start: Default::default(),
             }
         }
