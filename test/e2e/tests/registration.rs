@@ -327,3 +327,165 @@ async fn a_silent_cluster_goes_not_ready_and_recovers() -> Result<()> {
     eprintln!("agent restarted → Ready again after {:?}", back.elapsed());
     Ok(())
 }
+
+/// kube-system Pods shaped as kubeadm's static control-plane pods (mirror pods: objects only,
+/// no node runs them), carrying the flags Clusternet's agent reads the CIDRs from.
+const CONTROL_PLANE_PODS: &str = r#"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: kube-apiserver-control-plane
+    namespace: kube-system
+    labels: {component: kube-apiserver, tier: control-plane}
+  spec:
+    automountServiceAccountToken: false
+    containers:
+    - name: kube-apiserver
+      image: registry.k8s.io/kube-apiserver:v1.36.0
+      command:
+      - kube-apiserver
+      - --advertise-address=172.18.0.2
+      - --allow-privileged=true
+      - --service-account-issuer=https://kubernetes.default.svc.cluster.local
+      - --service-cluster-ip-range=10.96.0.0/12
+      - --tls-cert-file=/etc/kubernetes/pki/apiserver.crt
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: kube-controller-manager-control-plane
+    namespace: kube-system
+    labels: {component: kube-controller-manager, tier: control-plane}
+  spec:
+    automountServiceAccountToken: false
+    containers:
+    - name: kube-controller-manager
+      image: registry.k8s.io/kube-controller-manager:v1.36.0
+      command:
+      - kube-controller-manager
+      - --allocate-node-cidrs=true
+      - --cluster-cidr=10.244.0.0/16
+      - --leader-elect=true
+      - --service-cluster-ip-range=10.96.0.0/12
+"#;
+
+/// `status.serviceCIDR` / `status.clusterCIDR` as Go's agent discovers them: from the
+/// environment (`SERVICE_CIDR`, `CLUSTER_CIDR`) while the child has no control-plane pods, then
+/// from the flags of its `component=kube-apiserver` / `kube-controller-manager` pods, which
+/// come first.
+#[tokio::test]
+async fn the_agent_reports_service_and_cluster_cidrs() -> Result<()> {
+    let [parent, child] = ControlPlane::start_many(["parent", "child1"]).await?;
+    let dir = paths::scratch_dir("cidrs")?;
+    clusternet::install_crds(&parent).await?;
+    clusternet::apply_deploy(&parent, "hub/00-namespaces.yaml").await?;
+    clusternet::apply_deploy(&parent, "hub/40-bootstrap-rbac.yaml").await?;
+    let token = clusternet::prepare_parent(&parent).await?;
+    let _cm =
+        clusternet::install_controller_manager(&parent, &dir.path().join("cm"), Mode::Owned, &[])
+            .await?;
+
+    // The agent as install_agent starts it, plus the environment of its Deployment.
+    clusternet::apply_deploy(&child, "agent/00-namespace.yaml").await?;
+    clusternet::apply_deploy(&child, "agent/10-agent-rbac.yaml").await?;
+    for crd in [
+        "multicluster.x-k8s.io_serviceexports.yaml",
+        "multicluster.x-k8s.io_serviceimports.yaml",
+    ] {
+        clusternet::apply_deploy(&child, &format!("crds/{crd}")).await?;
+    }
+    let kubeconfig = clusternet::service_account_kubeconfig(
+        &child,
+        "clusternet-system",
+        "clusternet-agent",
+        &dir.path().join("agent.kubeconfig"),
+    )
+    .await?;
+    let log = dir.path().join("agent.log");
+    let out = std::fs::File::create(&log)?;
+    let _agent = tokio::process::Command::new(paths::cargo_bin("clusternet-agent")?)
+        .args([
+            format!("--kubeconfig={}", kubeconfig.display()),
+            format!("--cluster-reg-parent-url={}", parent.server()),
+            format!("--cluster-reg-token={}", token.token),
+            format!("--cluster-reg-name={}", child.name()),
+            "--feature-gates=SocketConnection=true,AppPusher=true".into(),
+            "--cluster-sync-mode=Dual".into(),
+            "--cluster-status-update-frequency=2s".into(),
+            "--cluster-status-collect-frequency=1s".into(),
+            "-v=2".into(),
+            "--lifeline".into(),
+        ])
+        .env("SERVICE_CIDR", "10.32.0.0/16")
+        .env("CLUSTER_CIDR", "10.33.0.0/16")
+        .stdin(std::process::Stdio::piped())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting clusternet-agent")?;
+    let cidrs = || async {
+        parent
+            .kubectl([
+                "get",
+                "mcls",
+                "-A",
+                "-o",
+                "jsonpath={.items[0].status.serviceCIDR} {.items[0].status.clusterCIDR}",
+            ])
+            .await
+    };
+    let want = |expected: &'static str| {
+        let (cidrs, log) = (&cidrs, &log);
+        async move {
+            wait_for(
+                &format!("CIDRs {expected}"),
+                Duration::from_secs(60),
+                Duration::from_millis(200),
+                || async { Ok((cidrs().await?.trim() == expected).then_some(())) },
+            )
+            .await
+            .with_context(|| {
+                std::fs::read_to_string(log)
+                    .map(|l| l.lines().rev().take(20).collect::<Vec<_>>().join("\n"))
+                    .unwrap_or_default()
+            })
+        }
+    };
+    want("10.32.0.0/16 10.33.0.0/16").await?;
+
+    // Control-plane pods appear: their flags win over the environment (no restart needed).
+    wait_for(
+        "the control-plane pods created",
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || async {
+            // The kube-system ServiceAccount admission may need a moment on a fresh cluster.
+            Ok(child
+                .kubectl_cmd()
+                .run_with_stdin(["apply", "-f", "-"], Some(CONTROL_PLANE_PODS))
+                .await
+                .ok())
+        },
+    )
+    .await?;
+    want("10.96.0.0/12 10.244.0.0/16").await?;
+
+    // Without the kube-controller-manager pod, the service CIDR still comes from the
+    // kube-apiserver and the pod CIDR from the environment again.
+    child
+        .kubectl([
+            "delete",
+            "pod",
+            "-n",
+            "kube-system",
+            "kube-controller-manager-control-plane",
+            "--grace-period=0",
+            "--force",
+        ])
+        .await?;
+    want("10.96.0.0/12 10.33.0.0/16").await?;
+    Ok(())
+}

@@ -497,3 +497,209 @@ async fn run_dynamic(env: &mut Environment) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// `--config` with Go's SchedulerConfiguration on real control planes: a malformed file stops
+/// the scheduler at start with a message naming the field or plugin; without a file the default
+/// profile keeps a Subscription off a cluster with a NoSchedule taint; with a file whose second
+/// profile disables the TaintToleration filter (`disabled: [{name: "*"}]`), Subscriptions of that
+/// scheduler name land on the tainted cluster too, while the file's `default` profile still
+/// filters.
+#[tokio::test]
+async fn scheduler_config_file_profiles_and_plugins() -> Result<()> {
+    let env = Environment::start(2, EnvOptions::default()).await?;
+    let result = run_config(&env).await;
+    result.with_context(|| env.logs())
+}
+
+const CONFIG_SUBSCRIPTION: &str = r#"
+apiVersion: apps.clusternet.io/v1alpha1
+kind: Subscription
+metadata:
+  name: NAME
+  namespace: sched-cfg
+spec:
+  schedulerName: SCHEDULER
+  subscribers:
+    - clusterAffinity:
+        matchLabels:
+          sched-cfg/all: "yes"
+  feeds:
+    - apiVersion: v1
+      kind: ConfigMap
+      name: settings
+      namespace: sched-cfg
+"#;
+
+async fn config_status(parent: &ControlPlane, name: &str) -> Result<Value> {
+    let out = parent
+        .kubectl(["get", "subs", "-n", "sched-cfg", name, "-o", "json"])
+        .await?;
+    let sub: Value = serde_json::from_str(&out)?;
+    Ok(sub.get("status").cloned().unwrap_or(json!({})))
+}
+
+async fn wait_bound(parent: &ControlPlane, name: &str, want: &[String]) -> Result<()> {
+    wait_for(
+        &format!("{name} bound to {want:?}"),
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || async {
+            let s = config_status(parent, name).await?;
+            Ok((bindings(&s) == want).then_some(()))
+        },
+    )
+    .await
+}
+
+async fn run_config(env: &Environment) -> Result<()> {
+    let parent = &env.parent;
+    let dir = env.dir.path().join("scheduler-config");
+    std::fs::create_dir_all(&dir)?;
+    let out = parent
+        .kubectl(["get", "mcls", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.metadata.labels.clusters\\.clusternet\\.io/cluster-name}{\"\\n\"}{end}"])
+        .await?;
+    let mcls: BTreeMap<String, String> = out
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(key, name)| (name.to_string(), key.to_string()))
+        .collect();
+    let c1 = mcls.get("child1").context("child1 mcls")?.clone();
+    let c2 = mcls.get("child2").context("child2 mcls")?.clone();
+    for key in [&c1, &c2] {
+        let (ns, name) = key.split_once('/').unwrap_or_default();
+        parent
+            .kubectl(["label", "mcls", "-n", ns, name, "sched-cfg/all=yes"])
+            .await?;
+    }
+    // child2 is dedicated: a NoSchedule taint that the Subscriptions do not tolerate.
+    let (ns2, name2) = c2.split_once('/').unwrap_or_default();
+    parent
+        .kubectl([
+            "patch",
+            "mcls",
+            "-n",
+            ns2,
+            name2,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"taints":[{"key":"sched-cfg/dedicated","value":"gpu","effect":"NoSchedule"}]}}"#,
+        ])
+        .await?;
+    parent.kubectl(["create", "namespace", "sched-cfg"]).await?;
+    parent
+        .kubectl([
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "sched-cfg",
+            "--from-literal=k=v",
+        ])
+        .await?;
+    let subscription = |name: &str, scheduler: &str| {
+        CONFIG_SUBSCRIPTION
+            .replace("NAME", name)
+            .replace("SCHEDULER", scheduler)
+    };
+
+    // A malformed file: the scheduler exits non-zero at start, naming what is wrong.
+    let bin = clusternet_test_support::paths::cargo_bin("clusternet-scheduler")?;
+    for (file, text, message) in [
+        (
+            "unknown-plugin.yaml",
+            "profiles:\n- schedulerName: default\n  plugins:\n    filter:\n      enabled:\n      - name: ClusterAffinity\n",
+            r#"creating profile for scheduler name default: FilterPlugin "ClusterAffinity" does not exist"#,
+        ),
+        (
+            "wrong-type.yaml",
+            "profiles:\n- schedulerName: default\n  plugins:\n    score:\n      enabled:\n      - name: TaintToleration\n        weight: heavy\n",
+            r#"profiles[0].plugins.score.enabled[0].weight: cannot unmarshal string "heavy" into int32"#,
+        ),
+        ("not-yaml.yaml", "profiles: [\n", "yaml: "),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text)?;
+        let output = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::process::Command::new(&bin)
+                .arg(format!("--config={}", path.display()))
+                .arg(format!("--kubeconfig={}", parent.kubeconfig().display()))
+                .arg("--leader-elect=false")
+                .env("RUST_BACKTRACE", "0")
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .context("the scheduler did not exit on a malformed --config")??;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{file}: {:?}", output.status);
+        assert!(
+            stderr.contains(&format!("invalid --config {}: ", path.display()))
+                && stderr.contains(message),
+            "{file}: {stderr}"
+        );
+    }
+
+    // No --config: Go's default profile. TaintToleration keeps child2 out; a Subscription for
+    // another scheduler name is left alone.
+    let mut scheduler = clusternet::install_scheduler(
+        parent,
+        &dir.join("default"),
+        clusternet::Mode::Owned,
+        &["--leader-elect=false".into()],
+    )
+    .await?;
+    apply(parent, &subscription("by-default", "default")).await?;
+    apply(parent, &subscription("by-no-taints", "no-taints")).await?;
+    wait_bound(parent, "by-default", std::slice::from_ref(&c1)).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = config_status(parent, "by-no-taints").await?;
+    assert!(bindings(&s).is_empty(), "not this scheduler's: {s}");
+    scheduler.stop();
+
+    // With a SchedulerConfiguration: the default profile plus `no-taints` without filters.
+    let config = dir.join("scheduler-config.yaml");
+    std::fs::write(
+        &config,
+        r#"apiVersion: scheduler.clusternet.io/v1alpha1
+kind: SchedulerConfiguration
+percentageOfClustersToTolerate: 20
+leaderElection:
+  leaderElect: true
+profiles:
+  - schedulerName: default
+  - schedulerName: no-taints
+    plugins:
+      filter:
+        disabled:
+          - name: "*"
+"#,
+    )?;
+    let scheduler = clusternet::install_scheduler(
+        parent,
+        &dir.join("configured"),
+        clusternet::Mode::Owned,
+        &[
+            format!("--config={}", config.display()),
+            "--leader-elect=false".into(),
+        ],
+    )
+    .await?;
+    let mut both = vec![c1.clone(), c2.clone()];
+    both.sort();
+    wait_bound(parent, "by-no-taints", &both).await?;
+    apply(parent, &subscription("by-default-again", "default")).await?;
+    wait_bound(parent, "by-default-again", std::slice::from_ref(&c1)).await?;
+    assert_eq!(
+        bindings(&config_status(parent, "by-default").await?),
+        vec![c1.clone()]
+    );
+    // The key Go ignores is ignored here too, and said so.
+    let log = std::fs::read_to_string(&scheduler.log)?;
+    assert!(
+        log.contains("leaderElection: not a field of Clusternet's SchedulerConfiguration"),
+        "{log}"
+    );
+    assert!(log.contains("no-taints"), "{log}");
+    Ok(())
+}
