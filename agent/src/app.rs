@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use clusternet_component_base::featuregate::Feature;
+use clusternet_component_base::options::serve;
 use clusternet_component_base::{client, leader, signals};
 use futures::FutureExt;
 
@@ -24,6 +25,7 @@ pub async fn run(opts: Options) -> Result<()> {
         .trim_end_matches('/')
         .to_string();
     let child = client::client(child_config)?;
+    let _serving = serve(&opts.serving, &child).await?;
 
     if !opts.leader_election.enabled {
         tracing::warn!(

@@ -9,7 +9,10 @@ use clap::Parser;
 use clusternet_apis::clusters::v1beta1::ClusterSyncMode;
 use clusternet_component_base::GoDuration;
 use clusternet_component_base::featuregate::Feature;
-use clusternet_component_base::options::{Client, Gates, LeaderElection, LeaseName, Process};
+use clusternet_component_base::options::{
+    Client, Gates, LeaderElection, LeaseName, Process, Serving,
+};
+use clusternet_component_base::serving::ServingDefaults;
 
 /// clusternet-agent: runs in each child cluster.
 #[derive(Clone, Debug, Parser)]
@@ -107,6 +110,11 @@ pub struct Options {
     #[arg(long, env = "CLUSTERNET_HELM_BINARY", default_value = "helm")]
     pub helm_binary: PathBuf,
 
+    /// The HTTPS health and metrics server (`--secure-port`, `--bind-address`, `--tls-*`,
+    /// delegated authentication and authorization).
+    #[command(flatten)]
+    pub serving: Serving<Port>,
+
     /// `-v` and the process flags.
     #[command(flatten)]
     pub process: Process,
@@ -117,6 +125,13 @@ pub struct Options {
 pub struct Lease;
 impl LeaseName for Lease {
     const NAME: &'static str = clusternet_apis::known::CLUSTERNET_AGENT_NAME;
+}
+
+/// Go's default `--secure-port` of clusternet-agent: 10650.
+#[derive(Clone, Debug)]
+pub struct Port;
+impl ServingDefaults for Port {
+    const PORT: u16 = 10650;
 }
 
 /// `--cluster-sync-mode` values.

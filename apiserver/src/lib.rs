@@ -13,12 +13,12 @@ pub mod app;
 pub mod authn;
 pub mod authz;
 pub mod body;
-pub mod cache;
+pub use clusternet_component_base::ttl_cache as cache;
 pub mod discovery;
 #[doc(hidden)]
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
-pub mod health;
+pub use clusternet_component_base::serving::health;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;

@@ -216,23 +216,7 @@ fn split_path(path: &str) -> Vec<String> {
     trimmed.split('/').map(str::to_string).collect()
 }
 
-/// Decoded `key=value` pairs of a raw query string.
-pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query.split('&').filter(|kv| !kv.is_empty()).map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (
-            percent_decode(&k.replace('+', " ")),
-            percent_decode(&v.replace('+', " ")),
-        )
-    })
-}
-
-/// Percent-decodes a string, leaving malformed escapes as they are.
-pub fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
+pub use clusternet_component_base::serving::{percent_decode, query_pairs};
 
 #[cfg(test)]
 mod tests {

@@ -174,6 +174,7 @@ where
             _ = &mut shutdown => return Ok(()),
         };
         let mut leading = leadership.leading.clone();
+        let _status = MasterStatus::leading(&config.name);
         let outcome = tokio::select! {
             result = lead(leadership.lease.clone()) => Some(result),
             _ = leading.wait_for(|leading| !leading) => None,
@@ -188,6 +189,42 @@ where
                 tracing::warn!(lease = %config.name, "leadership lost: everything this replica ran as leader is stopped; campaigning again");
                 drop(leadership);
             }
+        }
+    }
+}
+
+/// `leader_election_master_status{name}` (client-go's metric): 1 while this replica leads
+/// (set to 0 again when the guard drops).
+struct MasterStatus(Option<prometheus::IntGauge>);
+
+impl MasterStatus {
+    fn leading(name: &str) -> Self {
+        static GAUGE: std::sync::OnceLock<Option<prometheus::IntGaugeVec>> =
+            std::sync::OnceLock::new();
+        let vec = GAUGE.get_or_init(|| {
+            let vec = prometheus::IntGaugeVec::new(
+                prometheus::Opts::new(
+                    "leader_election_master_status",
+                    "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease.",
+                ),
+                &["name"],
+            )
+            .ok()?;
+            prometheus::register(Box::new(vec.clone())).ok()?;
+            Some(vec)
+        });
+        let gauge = vec.as_ref().map(|v| v.with_label_values(&[name]));
+        if let Some(g) = &gauge {
+            g.set(1);
+        }
+        Self(gauge)
+    }
+}
+
+impl Drop for MasterStatus {
+    fn drop(&mut self) {
+        if let Some(g) = &self.0 {
+            g.set(0);
         }
     }
 }

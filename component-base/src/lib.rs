@@ -15,8 +15,10 @@ pub mod options;
 pub mod quantity;
 pub mod reconcile;
 pub mod sealed;
+pub mod serving;
 pub mod signals;
 pub mod transport;
+pub mod ttl_cache;
 
 pub use duration::GoDuration;
 pub use featuregate::FeatureGates;

@@ -2,7 +2,9 @@
 //! start-up prelude they drive: [`Process`] (`-v`, and the test harnesses' `--lifeline`),
 //! [`Client`] (`--kubeconfig`), [`Gates`] (`--feature-gates`) and [`LeaderElection`]
 //! (component-base's `--leader-elect*` flags; the Lease's default name is the binary's, given
-//! by a [`LeaseName`]).
+//! by a [`LeaseName`]), [`Serving`] (the components' HTTPS health and metrics server) and
+//! [`Compat`] (Go flags that mean nothing in a Rust process: accepted, and one start-up line
+//! says each given one is ignored).
 
 use std::marker::PhantomData;
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use anyhow::Result;
 use k8s_openapi::api::coordination::v1::Lease;
 
 use crate::featuregate::Feature;
+use crate::serving::{self, Delegation, SecureServing, ServingDefaults};
 use crate::{FeatureGates, GoDuration, client, leader, lifeline, logging, signals};
 
 /// Logging and process flags.
@@ -135,6 +138,155 @@ impl<N: LeaseName> LeaderElection<N> {
             lead(Some(lease))
         })
         .await
+    }
+}
+
+/// The components' HTTPS server for health and metrics: k8s.io/apiserver's secure serving and
+/// delegated authentication/authorization flags, and component-base's metrics flags.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Serving<D: ServingDefaults> {
+    /// `--bind-address`, `--secure-port`, `--tls-*`, `--cert-dir`.
+    #[command(flatten)]
+    pub secure_serving: SecureServing<D>,
+
+    /// `--authentication-*`, `--authorization-*`, `--client-ca-file`.
+    #[command(flatten)]
+    pub delegation: Delegation,
+
+    /// The metrics to leave out of /metrics (by name).
+    #[arg(long, value_delimiter = ',', help_heading = "Metrics")]
+    pub disabled_metrics: Vec<String>,
+}
+
+impl<D: ServingDefaults> Serving<D> {
+    /// Starts serving `/healthz`, `/livez`, `/readyz` and `/metrics` (nothing with
+    /// `--secure-port=0`); authentication and authorization are delegated to `client`'s
+    /// cluster. Stops at `shutdown`.
+    pub async fn start(
+        &self,
+        client: kube::Client,
+        health: serving::health::Health,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<Option<std::net::SocketAddr>> {
+        serving::serve(
+            &self.secure_serving,
+            &self.delegation,
+            client,
+            health,
+            serving::default_metrics(self.disabled_metrics.clone()),
+            shutdown,
+        )
+        .await
+    }
+}
+
+/// Starts a component's health and metrics server (`ping` only) against `client`'s cluster;
+/// it serves until the returned guard drops.
+pub async fn serve<D: ServingDefaults>(
+    serving: &Serving<D>,
+    client: &kube::Client,
+) -> Result<tokio_util::sync::DropGuard> {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    serving
+        .start(
+            client.clone(),
+            serving::health::Health::ping(),
+            shutdown.clone(),
+        )
+        .await?;
+    Ok(shutdown.drop_guard())
+}
+
+/// A flag of Go Clusternet's binaries that has no effect here (profiling, klog file output,
+/// audit, …).
+#[derive(Clone, Copy, Debug)]
+pub struct CompatFlag {
+    /// The flag's name, without dashes.
+    pub name: &'static str,
+    /// Whether it is a bool flag (`--name`, `--name=false`) rather than one taking a value.
+    pub bool: bool,
+    /// Why it has no effect, for the start-up line.
+    pub why: &'static str,
+}
+
+/// A list of [`CompatFlag`]s.
+pub trait CompatFlags: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// The flags.
+    const FLAGS: &'static [CompatFlag];
+}
+
+/// The [`CompatFlag`]s of `S`, accepted on the command line; [`Compat::report`] logs the ones
+/// given.
+#[derive(Clone, Debug)]
+pub struct Compat<S: CompatFlags> {
+    /// The flags given on the command line, with their values.
+    pub given: Vec<(&'static CompatFlag, String)>,
+    _set: PhantomData<S>,
+}
+
+impl<S: CompatFlags> Compat<S> {
+    /// One line per given flag: accepted, no effect, and why.
+    pub fn report(&self) {
+        for (flag, value) in &self.given {
+            tracing::info!(
+                "--{}={} is accepted for compatibility with Go Clusternet and has no effect: {}",
+                flag.name,
+                value,
+                flag.why
+            );
+        }
+    }
+}
+
+impl<S: CompatFlags> clap::FromArgMatches for Compat<S> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut given = Vec::new();
+        for flag in S::FLAGS {
+            if matches.value_source(flag.name) == Some(clap::parser::ValueSource::CommandLine) {
+                let values: Vec<String> = matches
+                    .get_many::<String>(flag.name)
+                    .map(|v| v.cloned().collect())
+                    .unwrap_or_default();
+                given.push((flag, values.join(",")));
+            }
+        }
+        Ok(Self {
+            given,
+            _set: PhantomData,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl<S: CompatFlags> clap::Args for Compat<S> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.args(S::FLAGS.iter().map(|flag| {
+            let arg = clap::Arg::new(flag.name)
+                .long(flag.name)
+                .help_heading("Accepted for compatibility with Go Clusternet (no effect)")
+                .help(flag.why);
+            if flag.bool {
+                arg.num_args(0..=1)
+                    .require_equals(true)
+                    .default_missing_value("true")
+                    .value_parser(|v: &str| {
+                        crate::featuregate::parse_bool(v)
+                            .map(|_| v.to_string())
+                            .ok_or_else(|| format!("invalid boolean {v:?}"))
+                    })
+                    .action(clap::ArgAction::Set)
+            } else {
+                arg.num_args(1).action(clap::ArgAction::Append)
+            }
+        }))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }
 

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clusternet_component_base::client;
 use clusternet_component_base::featuregate::Feature;
+use clusternet_component_base::options::serve;
 
 use crate::options::Options;
 use crate::{approver, deployer, feedinventory, lifecycle, pusher};
@@ -16,6 +17,7 @@ pub async fn run(opts: Options) -> Result<()> {
         .await
         .context("parent cluster configuration")?;
     let parent = client::client(parent_config.clone())?;
+    let _serving = serve(&opts.serving, &parent).await?;
     let election = opts.leader_election.clone();
     election
         .run(parent.clone(), |_| {

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use clusternet_component_base::GoDuration;
-use clusternet_component_base::options::{Client, Gates, LeaderElection, LeaseName, Process};
+use clusternet_component_base::options::{
+    Client, Gates, LeaderElection, LeaseName, Process, Serving,
+};
+use clusternet_component_base::serving::ServingDefaults;
 
 /// clusternet-controller-manager: runs on the parent.
 #[derive(Clone, Debug, Parser)]
@@ -55,6 +58,11 @@ pub struct Options {
     #[command(flatten)]
     pub leader_election: LeaderElection<Lease>,
 
+    /// The HTTPS health and metrics server (`--secure-port`, `--bind-address`, `--tls-*`,
+    /// delegated authentication and authorization).
+    #[command(flatten)]
+    pub serving: Serving<Port>,
+
     /// `-v` and the process flags.
     #[command(flatten)]
     pub process: Process,
@@ -65,6 +73,13 @@ pub struct Options {
 pub struct Lease;
 impl LeaseName for Lease {
     const NAME: &'static str = clusternet_apis::known::CLUSTERNET_CTRL_MGR_NAME;
+}
+
+/// Go's default `--secure-port` of clusternet-controller-manager: 10660.
+#[derive(Clone, Debug)]
+pub struct Port;
+impl ServingDefaults for Port {
+    const PORT: u16 = 10660;
 }
 
 impl Options {

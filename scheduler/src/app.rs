@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clusternet_component_base::client;
+use clusternet_component_base::options::serve;
 
 use crate::config::{DEFAULT_SCHEDULER_NAME, Settings};
 use crate::options::Options;
@@ -59,6 +60,7 @@ pub async fn run(opts: Options) -> Result<()> {
         .await
         .context("parent cluster configuration")?;
     let parent = client::client(config)?;
+    let _serving = serve(&opts.serving, &parent).await?;
     let election = opts.leader_election.clone();
     election
         .run(parent.clone(), |_| {

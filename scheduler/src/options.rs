@@ -2,7 +2,10 @@
 //! component-base's leader election flags).
 
 use clap::Parser;
-use clusternet_component_base::options::{Client, Gates, LeaderElection, LeaseName, Process};
+use clusternet_component_base::options::{
+    Client, Gates, LeaderElection, LeaseName, Process, Serving,
+};
+use clusternet_component_base::serving::ServingDefaults;
 
 /// clusternet-scheduler: runs on the parent.
 #[derive(Clone, Debug, Parser)]
@@ -45,6 +48,11 @@ pub struct Options {
     #[arg(long, default_value_t = 0)]
     pub percentage_of_clusters_to_score: i32,
 
+    /// The HTTPS health and metrics server (`--secure-port`, `--bind-address`, `--tls-*`,
+    /// delegated authentication and authorization).
+    #[command(flatten)]
+    pub serving: Serving<Port>,
+
     /// `-v` and the process flags.
     #[command(flatten)]
     pub process: Process,
@@ -55,6 +63,13 @@ pub struct Options {
 pub struct Lease;
 impl LeaseName for Lease {
     const NAME: &'static str = "clusternet-scheduler";
+}
+
+/// Go's default `--secure-port` of clusternet-scheduler: 10659.
+#[derive(Clone, Debug)]
+pub struct Port;
+impl ServingDefaults for Port {
+    const PORT: u16 = 10659;
 }
 
 #[cfg(test)]

@@ -4,64 +4,10 @@
 //! a rotated CA applies to the next request without a restart.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use rustls::server::WebPkiClientVerifier;
-use rustls::server::danger::ClientCertVerifier;
-use rustls_pki_types::{CertificateDer, UnixTime, pem::PemObject};
-
-/// Namespace of the published ConfigMap.
-pub const CONFIGMAP_NAMESPACE: &str = "kube-system";
-/// Name of the published ConfigMap.
-pub const CONFIGMAP_NAME: &str = "extension-apiserver-authentication";
-
-/// A CA bundle able to verify client certificate chains.
-#[derive(Clone)]
-pub struct CaVerifier {
-    verifier: Arc<dyn ClientCertVerifier>,
-    /// The PEM it was built from (to tell whether anything changed).
-    pub pem: String,
-}
-
-impl std::fmt::Debug for CaVerifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CaVerifier").finish_non_exhaustive()
-    }
-}
-
-impl CaVerifier {
-    /// Builds a verifier from a PEM bundle of CA certificates.
-    pub fn from_pem(pem: &str) -> Result<Self, ConfigError> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            let cert = cert.map_err(|e| ConfigError(format!("bad CA PEM: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| ConfigError(format!("bad CA certificate: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(ConfigError("CA bundle holds no certificate".into()));
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| ConfigError(format!("building verifier: {e}")))?;
-        Ok(Self {
-            verifier,
-            pem: pem.to_string(),
-        })
-    }
-
-    /// Whether `chain` (end entity first) is a valid client certificate chain to this CA now.
-    pub fn verifies(&self, chain: &[CertificateDer<'static>]) -> bool {
-        let Some((end_entity, intermediates)) = chain.split_first() else {
-            return false;
-        };
-        self.verifier
-            .verify_client_cert(end_entity, intermediates, UnixTime::now())
-            .is_ok()
-    }
-}
+pub use clusternet_component_base::serving::ca::{
+    CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, CaVerifier, ConfigError,
+};
 
 /// Front-proxy (requestheader) authentication settings.
 #[derive(Clone, Debug)]
@@ -88,11 +34,6 @@ pub struct AuthConfig {
     /// Front-proxy settings.
     pub request_header: Option<RequestHeaderConfig>,
 }
-
-/// A configuration that cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid authentication configuration: {0}")]
-pub struct ConfigError(pub String);
 
 /// Values set by flags; each one, when given, overrides the ConfigMap.
 #[derive(Clone, Debug, Default)]

@@ -26,6 +26,8 @@ use tokio::sync::watch;
 pub use config::{AuthConfig, CaVerifier, Overrides, RequestHeaderConfig};
 pub use token::TokenReviewer;
 
+use clusternet_component_base::serving::ca::{bearer_token, subject};
+
 use crate::status::ApiError;
 
 /// How a request was authenticated.
@@ -241,30 +243,6 @@ fn strip_credentials(headers: &mut HeaderMap, config: Option<&AuthConfig>) {
     for key in extras {
         headers.remove(key);
     }
-}
-
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// CN and O values of a certificate's subject.
-fn subject(cert: &CertificateDer<'_>) -> Option<(String, Vec<String>)> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-    let subject = parsed.subject();
-    let cn = subject
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    let orgs = subject
-        .iter_organization()
-        .filter_map(|o| o.as_str().ok().map(str::to_string))
-        .collect();
-    Some((cn, orgs))
 }
 
 #[cfg(test)]

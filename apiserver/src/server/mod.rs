@@ -2,7 +2,7 @@
 //! with upgrades, attach the connection's client certificates to each request, and drain
 //! gracefully on shutdown.
 
-pub mod tls;
+pub use clusternet_component_base::serving::tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -394,6 +394,8 @@ async fn run(n: usize) -> Result<Figures> {
             format!("--cluster-reg-parent-url={}", env.parent.server()),
             format!("--cluster-reg-token={}", env.token.token),
             format!("--cluster-reg-name=fleet-{i}"),
+            // No health and metrics server per in-process agent.
+            "--secure-port=0".into(),
             format!("--leader-elect-resource-namespace={ns}"),
             "--leader-elect-lease-duration=60s".into(),
             "--leader-elect-renew-deadline=40s".into(),

@@ -48,6 +48,34 @@ pub struct Component {
     mode: Mode,
 }
 
+/// The components' health and metrics servers listen on Go's fixed ports (10650, 10660,
+/// 10659) by default; several of one kind run side by side here, so unless `args` name a
+/// `--secure-port`, each gets a port from the OS (`--secure-port=0` with the hidden
+/// `--bound-address-file`, read by [`Component::serving_address`]).
+fn with_serving_port(dir: &Path, name: &str, args: &[String]) -> Vec<String> {
+    let serves = [
+        "clusternet-agent",
+        "clusternet-controller-manager",
+        "clusternet-scheduler",
+    ]
+    .iter()
+    .any(|c| name.starts_with(c));
+    let mut args = args.to_vec();
+    if serves && !args.iter().any(|a| a.starts_with("--secure-port")) {
+        args.push("--bind-address=127.0.0.1".into());
+        args.push("--secure-port=0".into());
+        args.push(format!(
+            "--bound-address-file={}",
+            serving_address_file(dir, name).display()
+        ));
+    }
+    args
+}
+
+fn serving_address_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.serving-address"))
+}
+
 impl Component {
     /// Starts `program args` in `mode`, logging to `<dir>/<name>.log`.
     pub fn start(
@@ -58,6 +86,7 @@ impl Component {
         mode: Mode,
     ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
+        let args = &with_serving_port(dir, name, args);
         match mode {
             Mode::Detached => {
                 let d = process::spawn_detached(dir, name, program, args)?;
@@ -100,6 +129,15 @@ impl Component {
                 })
             }
         }
+    }
+
+    /// Where its health and metrics server listens (agent, controller-manager, scheduler: the
+    /// port the OS gave it, see [`with_serving_port`]).
+    pub fn serving_address(&self) -> Result<std::net::SocketAddr> {
+        let file = serving_address_file(&self.dir, &self.name);
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        Ok(text.trim().parse()?)
     }
 
     /// Starts the process again with the same flags (after [`Component::kill`] or
@@ -548,7 +586,8 @@ pub async fn install_scheduler(
 }
 
 /// Starts `clusternet-<component>` for `parent` as ServiceAccount
-/// `clusternet-system/clusternet-<component>` with the RBAC of `deploy/<component>/10-rbac.yaml`;
+/// `clusternet-system/clusternet-<component>` with the RBAC of `deploy/<component>/10-rbac.yaml`
+/// and `15-metrics-auth-rbac.yaml`;
 /// `args` come before `extra_args` (a repeated flag wins).
 async fn install_on_parent(
     parent: &ControlPlane,
@@ -560,6 +599,7 @@ async fn install_on_parent(
 ) -> Result<Component> {
     apply_deploy(parent, "hub/00-namespaces.yaml").await?;
     apply_deploy(parent, &format!("{component}/10-rbac.yaml")).await?;
+    apply_deploy(parent, &format!("{component}/15-metrics-auth-rbac.yaml")).await?;
     let name = format!("clusternet-{component}");
     let kubeconfig = service_account_kubeconfig(
         parent,
@@ -609,6 +649,7 @@ pub async fn install_agent(
 ) -> Result<Component> {
     apply_deploy(child, "agent/00-namespace.yaml").await?;
     apply_deploy(child, "agent/10-agent-rbac.yaml").await?;
+    apply_deploy(child, "agent/15-metrics-auth-rbac.yaml").await?;
     // The Multi-Cluster Services API in the child (ServiceExports are deployed there as feeds).
     for crd in [
         "multicluster.x-k8s.io_serviceexports.yaml",

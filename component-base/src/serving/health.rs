@@ -42,6 +42,14 @@ pub struct Health {
 }
 
 impl Health {
+    /// Only the `ping` check, which passes while the process serves (the components').
+    pub fn ping() -> Self {
+        Self {
+            live: vec![Check::new("ping", || Ok(()))],
+            ready: Vec::new(),
+        }
+    }
+
     /// Answers `path` (`/healthz`, `/livez`, `/readyz`, optionally `/<check>`) with its query;
     /// None if `path` is not a health endpoint. Returns (HTTP status, body).
     pub fn answer(&self, path: &str, query: Option<&str>) -> Option<(u16, Bytes)> {
@@ -66,7 +74,7 @@ impl Health {
         }
         let mut verbose = false;
         let mut excluded = Vec::new();
-        for (k, v) in crate::request_info::query_pairs(query.unwrap_or("")) {
+        for (k, v) in super::query_pairs(query.unwrap_or("")) {
             match k.as_str() {
                 "verbose" => verbose = !matches!(v.as_str(), "false" | "0"),
                 "exclude" => excluded.push(v),

@@ -1,4 +1,4 @@
-//! TLS for the hub: the serving certificate (from files, reloaded when they change, or
+//! TLS for the hub and the components' health and metrics servers: the serving certificate (from files, reloaded when they change, or
 //! self-signed at start) and client-certificate handling.
 //!
 //! Client certificates are *requested, not required*, and their chain is not judged during the
@@ -28,12 +28,20 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// Builds the server config: ALPN h2 and http/1.1 (upgrades need HTTP/1.1), the reloading
 /// certificate, optional client certificates.
 pub fn server_config(cert: Arc<ReloadingCert>) -> Result<rustls::ServerConfig> {
+    server_config_versions(cert, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`server_config`] speaking only `versions` (`--tls-min-version=VersionTLS13`).
+pub fn server_config_versions(
+    cert: Arc<ReloadingCert>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<rustls::ServerConfig> {
     let provider = provider();
     let verifier = Arc::new(DeferredClientAuth {
         algorithms: provider.signature_verification_algorithms,
     });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(versions)?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -217,7 +225,7 @@ pub fn self_signed(dir: &Path, names: &[String]) -> Result<(PathBuf, PathBuf)> {
 
 /// What every serving certificate of the hub says: `names` as subject alternative names, the
 /// first as common name, server authentication, valid until 2036. Signed by the caller (self,
-/// or the hub's CA in [`crate::serving_cert`]).
+/// or the hub's CA in its `serving_cert` module).
 pub fn serving_params(names: &[String]) -> Result<rcgen::CertificateParams> {
     let mut params = rcgen::CertificateParams::new(names.to_vec())?;
     params.distinguished_name.push(
