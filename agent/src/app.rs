@@ -13,7 +13,13 @@ use crate::{credentials, deployer, registration, status, tunnel};
 /// Runs the agent.
 pub async fn run(opts: Options) -> Result<()> {
     opts.process.start();
+    opts.compat.report();
     opts.validate()?;
+    if opts.use_metrics_server {
+        tracing::warn!(
+            "--use-metrics-server=true: not implemented yet; status.podStatistics and status.resourceUsage are not reported"
+        );
+    }
     let child_config = opts
         .client
         .config()
@@ -94,6 +100,8 @@ async fn lead(
         predictor_enabled: opts.feature_gates.enabled(Feature::Predictor),
         predictor_address: predictor_address.clone(),
         predictor_direct_access: opts.predictor_direct_access,
+        kube_qps: opts.client.kube_api_qps,
+        kube_burst: i32::try_from(opts.client.kube_api_burst).unwrap_or(i32::MAX),
     };
     tasks.spawn(
         status::run(child.clone(), parent.clone(), settings).map(|r| r.context("heartbeat")),

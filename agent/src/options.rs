@@ -10,7 +10,7 @@ use clusternet_apis::clusters::v1beta1::ClusterSyncMode;
 use clusternet_component_base::GoDuration;
 use clusternet_component_base::featuregate::Feature;
 use clusternet_component_base::options::{
-    Client, Gates, LeaderElection, LeaseName, Process, Serving,
+    Client, Compat, CompatFlag, CompatFlags, Gates, LeaderElection, LeaseName, Process, Serving,
 };
 use clusternet_component_base::serving::ServingDefaults;
 
@@ -95,6 +95,14 @@ pub struct Options {
     #[arg(long, value_delimiter = ',', default_value = "")]
     pub tunnel_allowed_addresses: Vec<String>,
 
+    /// Use metrics server (metrics.k8s.io) for status.podStatistics and status.resourceUsage.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub use_metrics_server: bool,
+
+    /// Go's agent flags that change nothing here.
+    #[command(flatten)]
+    pub compat: Compat<AgentCompat>,
+
     /// `--feature-gates`.
     #[command(flatten)]
     pub feature_gates: Gates,
@@ -132,6 +140,17 @@ impl LeaseName for Lease {
 pub struct Port;
 impl ServingDefaults for Port {
     const PORT: u16 = 10650;
+}
+
+/// Go's agent flags with no effect here.
+#[derive(Clone, Debug)]
+pub struct AgentCompat;
+impl CompatFlags for AgentCompat {
+    const FLAGS: &'static [CompatFlag] = &[CompatFlag {
+        name: "enable-tunnel-logging",
+        bool: true,
+        why: "use -v, or --vmodule=clusternet_tunnel=4, for tunnel detail",
+    }];
 }
 
 /// `--cluster-sync-mode` values.

@@ -53,6 +53,10 @@ pub struct Settings {
     pub predictor_address: String,
     /// Whether clusternet-scheduler can reach the predictor directly.
     pub predictor_direct_access: bool,
+    /// `--kube-api-qps` and `--kube-api-burst`, reported as Go's agent reports them.
+    pub kube_qps: f32,
+    /// See `kube_qps`.
+    pub kube_burst: i32,
 }
 
 /// Runs the heartbeat until the process ends.
@@ -140,6 +144,8 @@ async fn collect(
         predictor_enabled: settings.predictor_enabled,
         predictor_address: settings.predictor_address.clone(),
         predictor_direct_access: settings.predictor_direct_access,
+        kube_qps: settings.kube_qps,
+        kube_burst: settings.kube_burst,
         heartbeat_frequency_seconds: Some(settings.update_frequency.as_secs() as i64),
         ..Default::default()
     };

@@ -30,6 +30,7 @@ use crate::{proxies, serving_cert, shadow};
 /// Runs the hub until SIGTERM or SIGINT.
 pub async fn run(opts: Options) -> Result<()> {
     opts.process.start();
+    opts.compat.report();
     let shutdown = CancellationToken::new();
     {
         let shutdown = shutdown.clone();

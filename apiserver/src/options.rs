@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use clusternet_component_base::GoDuration;
+use clusternet_component_base::options::{CompatFlag, PROFILING_COMPAT, TLS_COMPAT};
 
 /// clusternet-hub: Clusternet's aggregated apiserver.
 #[derive(Clone, Debug, Parser)]
@@ -133,7 +134,137 @@ pub struct Options {
     #[command(flatten)]
     pub peers: crate::peers::PeerOptions,
 
+    /// Leader election flags (`--leader-elect*`, as Go's hub takes them): every hub replica
+    /// serves, so nothing is elected; the namespace is where replicas' peer Leases live.
+    #[command(flatten)]
+    pub leader_election: clusternet_component_base::options::LeaderElection<Lease>,
+
+    /// Go's hub flags that change nothing here (audit, profiling, TLS details, caches).
+    #[command(flatten)]
+    pub compat: clusternet_component_base::options::Compat<HubCompat>,
+
     /// Write the address actually bound (useful with --secure-port=0) to this file.
     #[arg(long, hide = true)]
     pub bound_address_file: Option<PathBuf>,
+}
+
+/// The hub's leader-election Lease name (`clusternet-hub`, as Go's).
+#[derive(Clone, Debug)]
+pub struct Lease;
+impl clusternet_component_base::options::LeaseName for Lease {
+    const NAME: &'static str = "clusternet-hub";
+}
+
+/// Flags of Go's hub (k8s.io/apiserver's recommended options and Clusternet's own) that have
+/// no effect in this hub; each one given is named in one start-up line.
+#[derive(Clone, Debug)]
+pub struct HubCompat;
+
+const AUDIT: &str = "the hub writes no audit log (kube-apiserver's audit log records every request the aggregator proxies to it)";
+const AUTHN_CACHE: &str = "TokenReviews are cached 10 s, SubjectAccessReviews 10 s; the client CA and front-proxy settings are always read from kube-system/extension-apiserver-authentication unless given by flags";
+
+impl clusternet_component_base::options::CompatFlags for HubCompat {
+    const FLAGS: &'static [CompatFlag] = &[
+        CompatFlag {
+            name: "audit-log-compress",
+            bool: true,
+            why: AUDIT,
+        },
+        CompatFlag {
+            name: "audit-log-format",
+            bool: false,
+            why: AUDIT,
+        },
+        CompatFlag {
+            name: "audit-log-maxage",
+            bool: false,
+            why: AUDIT,
+        },
+        CompatFlag {
+            name: "audit-log-maxbackup",
+            bool: false,
+            why: AUDIT,
+        },
+        CompatFlag {
+            name: "audit-log-maxsize",
+            bool: false,
+            why: AUDIT,
+        },
+        CompatFlag {
+            name: "audit-log-path",
+            bool: false,
+            why: AUDIT,
+        },
+        CompatFlag {
+            name: "audit-log-version",
+            bool: false,
+            why: AUDIT,
+        },
+        CompatFlag {
+            name: "authentication-skip-lookup",
+            bool: true,
+            why: AUTHN_CACHE,
+        },
+        CompatFlag {
+            name: "authentication-token-webhook-cache-ttl",
+            bool: false,
+            why: AUTHN_CACHE,
+        },
+        CompatFlag {
+            name: "authentication-tolerate-lookup-failure",
+            bool: true,
+            why: AUTHN_CACHE,
+        },
+        CompatFlag {
+            name: "authorization-always-allow-paths",
+            bool: false,
+            why: "the hub's /healthz, /livez, /readyz need no authorization; every other path is authorized",
+        },
+        CompatFlag {
+            name: "authorization-webhook-cache-authorized-ttl",
+            bool: false,
+            why: AUTHN_CACHE,
+        },
+        CompatFlag {
+            name: "authorization-webhook-cache-unauthorized-ttl",
+            bool: false,
+            why: AUTHN_CACHE,
+        },
+        PROFILING_COMPAT[0],
+        PROFILING_COMPAT[1],
+        CompatFlag {
+            name: "debug-socket-path",
+            bool: false,
+            why: "no Go debug socket",
+        },
+        CompatFlag {
+            name: "disable-http2-serving",
+            bool: true,
+            why: "the hub always offers HTTP/2 (the aggregator speaks it to aggregated apiservers)",
+        },
+        CompatFlag {
+            name: "enable-priority-and-fairness",
+            bool: true,
+            why: "the hub limits requests with --max-requests-inflight and --max-mutating-requests-inflight; the parent's API Priority and Fairness applies before the aggregator proxies",
+        },
+        CompatFlag {
+            name: "enable-tunnel-logging",
+            bool: true,
+            why: "use -v, or --vmodule=clusternet_tunnel=4, for tunnel detail",
+        },
+        CompatFlag {
+            name: "http2-max-streams-per-connection",
+            bool: false,
+            why: "the hub allows 1000 streams per HTTP/2 connection",
+        },
+        TLS_COMPAT[0],
+        TLS_COMPAT[1],
+        TLS_COMPAT[2],
+        TLS_COMPAT[3],
+        CompatFlag {
+            name: "tls-min-version",
+            bool: false,
+            why: "TLS 1.2 and 1.3 are served (rustls speaks nothing older)",
+        },
+    ];
 }

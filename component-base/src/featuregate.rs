@@ -94,25 +94,142 @@ impl std::fmt::Display for Feature {
     }
 }
 
+/// A release stage of a gate Clusternet's binaries take from Kubernetes' libraries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExternalStage {
+    /// Alpha (set by AllAlpha).
+    Alpha,
+    /// Beta (set by AllBeta).
+    Beta,
+    /// GA: setting it logs a warning.
+    GA,
+    /// Deprecated: setting it logs a warning.
+    Deprecated,
+}
+
+/// The gates Go Clusternet's `--feature-gates` also knows (k8s.io/apiserver's and
+/// component-base logging's, at Kubernetes 1.32 as Clusternet v0.18 links them): name,
+/// default, stage, locked to its default. They are accepted and validated as Go does (a
+/// locked gate cannot change), and change nothing here; [`FeatureGates::external`] lists the
+/// ones given.
+pub const EXTERNAL_GATES: &[(&str, bool, ExternalStage, bool)] = &[
+    ("APIListChunking", true, ExternalStage::GA, true),
+    ("APIResponseCompression", true, ExternalStage::Beta, false),
+    ("APIServerIdentity", true, ExternalStage::Beta, false),
+    ("APIServerTracing", true, ExternalStage::Beta, false),
+    ("APIServingWithRoutine", false, ExternalStage::Alpha, false),
+    (
+        "AdmissionWebhookMatchConditions",
+        true,
+        ExternalStage::GA,
+        true,
+    ),
+    ("AggregatedDiscoveryEndpoint", true, ExternalStage::GA, true),
+    (
+        "AllowUnsafeMalformedObjectDeletion",
+        false,
+        ExternalStage::Alpha,
+        false,
+    ),
+    (
+        "AnonymousAuthConfigurableEndpoints",
+        true,
+        ExternalStage::Beta,
+        false,
+    ),
+    ("AuthorizeWithSelectors", true, ExternalStage::Beta, false),
+    ("BtreeWatchCache", true, ExternalStage::Beta, false),
+    ("CBORServingAndStorage", false, ExternalStage::Alpha, false),
+    ("ComponentSLIs", true, ExternalStage::GA, true),
+    (
+        "ConcurrentWatchObjectDecode",
+        false,
+        ExternalStage::Beta,
+        false,
+    ),
+    ("ConsistentListFromCache", true, ExternalStage::Beta, false),
+    ("ContextualLogging", true, ExternalStage::Beta, false),
+    (
+        "CoordinatedLeaderElection",
+        false,
+        ExternalStage::Alpha,
+        false,
+    ),
+    ("EfficientWatchResumption", true, ExternalStage::GA, true),
+    ("KMSv1", false, ExternalStage::Deprecated, false),
+    ("LoggingAlphaOptions", false, ExternalStage::Alpha, false),
+    ("LoggingBetaOptions", true, ExternalStage::Beta, false),
+    (
+        "MutatingAdmissionPolicy",
+        false,
+        ExternalStage::Alpha,
+        false,
+    ),
+    ("OpenAPIEnums", true, ExternalStage::Beta, false),
+    ("RemainingItemCount", true, ExternalStage::GA, true),
+    ("RemoteRequestHeaderUID", false, ExternalStage::Alpha, false),
+    (
+        "ResilientWatchCacheInitialization",
+        true,
+        ExternalStage::Beta,
+        false,
+    ),
+    ("RetryGenerateName", true, ExternalStage::GA, true),
+    ("SeparateCacheWatchRPC", true, ExternalStage::Beta, false),
+    ("StorageVersionAPI", false, ExternalStage::Alpha, false),
+    ("StorageVersionHash", true, ExternalStage::Beta, false),
+    ("StrictCostEnforcementForVAP", true, ExternalStage::GA, true),
+    (
+        "StrictCostEnforcementForWebhooks",
+        true,
+        ExternalStage::GA,
+        true,
+    ),
+    (
+        "StructuredAuthenticationConfiguration",
+        true,
+        ExternalStage::Beta,
+        false,
+    ),
+    (
+        "StructuredAuthorizationConfiguration",
+        true,
+        ExternalStage::GA,
+        true,
+    ),
+    (
+        "UnauthenticatedHTTP2DOSMitigation",
+        true,
+        ExternalStage::Beta,
+        false,
+    ),
+    ("WatchBookmark", true, ExternalStage::GA, true),
+    (
+        "WatchCacheInitializationPostStartHook",
+        false,
+        ExternalStage::Beta,
+        false,
+    ),
+    (
+        "WatchFromStorageWithoutResourceVersion",
+        false,
+        ExternalStage::Beta,
+        false,
+    ),
+    ("WatchList", true, ExternalStage::Beta, false),
+];
+
 /// The effective gates.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FeatureGates(BTreeMap<Feature, bool>);
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct FeatureGates {
+    gates: BTreeMap<Feature, bool>,
+    external: BTreeMap<&'static str, bool>,
+}
 
 /// A malformed or unknown gate.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid --feature-gates: {0}")]
 pub struct FeatureGateError(String);
-
-impl Default for FeatureGates {
-    fn default() -> Self {
-        Self(
-            Feature::ALL
-                .iter()
-                .map(|f| (*f, f.default_enabled()))
-                .collect(),
-        )
-    }
-}
 
 /// Go's `strconv.ParseBool`.
 pub fn parse_bool(s: &str) -> Option<bool> {
@@ -128,6 +245,7 @@ impl FeatureGates {
     pub fn parse(spec: &str) -> Result<Self, FeatureGateError> {
         let mut gates = Self::default();
         let mut explicit = BTreeMap::new();
+        let mut external_explicit = BTreeMap::new();
         let mut all: Vec<(Stage, bool)> = Vec::new();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (name, value) = item
@@ -143,29 +261,55 @@ impl FeatureGates {
                 "AllAlpha" => all.push((Stage::Alpha, value)),
                 "AllBeta" => all.push((Stage::Beta, value)),
                 _ => {
-                    let feature =
-                        Feature::ALL
-                            .iter()
-                            .find(|f| f.name() == name)
-                            .ok_or_else(|| {
-                                FeatureGateError(format!("unrecognized feature gate: {name}"))
-                            })?;
-                    explicit.insert(*feature, value);
+                    if let Some(feature) = Feature::ALL.iter().find(|f| f.name() == name) {
+                        explicit.insert(*feature, value);
+                        continue;
+                    }
+                    let (known, default, stage, locked) = EXTERNAL_GATES
+                        .iter()
+                        .find(|g| g.0 == name)
+                        .copied()
+                        .ok_or_else(|| {
+                            FeatureGateError(format!("unrecognized feature gate: {name}"))
+                        })?;
+                    if locked && value != default {
+                        return Err(FeatureGateError(format!(
+                            "cannot set feature gate {known} to {value}, feature is locked to {default}"
+                        )));
+                    }
+                    match stage {
+                        ExternalStage::GA => tracing::warn!(
+                            "Setting GA feature gate {known}={value}. It will be removed in a future release."
+                        ),
+                        ExternalStage::Deprecated => tracing::warn!(
+                            "Setting deprecated feature gate {known}={value}. It will be removed in a future release."
+                        ),
+                        _ => {}
+                    }
+                    external_explicit.insert(known, value);
                 }
             }
         }
         for (stage, value) in all {
             for f in Feature::ALL.iter().filter(|f| f.stage() == stage) {
-                gates.0.insert(*f, value);
+                gates.gates.insert(*f, value);
+            }
+            let external = match stage {
+                Stage::Alpha => ExternalStage::Alpha,
+                Stage::Beta => ExternalStage::Beta,
+            };
+            for g in EXTERNAL_GATES.iter().filter(|g| g.2 == external && !g.3) {
+                gates.external.insert(g.0, value);
             }
         }
-        gates.0.extend(explicit);
+        gates.gates.extend(explicit);
+        gates.external.extend(external_explicit);
         Ok(gates)
     }
 
     /// Whether `feature` is on.
     pub fn enabled(&self, feature: Feature) -> bool {
-        self.0
+        self.gates
             .get(&feature)
             .copied()
             .unwrap_or(feature.default_enabled())
@@ -173,7 +317,13 @@ impl FeatureGates {
 
     /// Turns a gate on or off (tests, programmatic defaults of a binary).
     pub fn set(&mut self, feature: Feature, value: bool) {
-        self.0.insert(feature, value);
+        self.gates.insert(feature, value);
+    }
+
+    /// The Kubernetes library gates set (explicitly or by AllAlpha/AllBeta): they change
+    /// nothing in these binaries.
+    pub fn external(&self) -> impl Iterator<Item = (&'static str, bool)> + '_ {
+        self.external.iter().map(|(k, v)| (*k, *v))
     }
 }
 
@@ -224,6 +374,24 @@ mod tests {
         let g = FeatureGates::parse("AllBeta=true").unwrap();
         assert!(!g.enabled(Feature::Deployer), "no Clusternet gate is beta");
         assert_eq!(Feature::ALL.len(), 12);
+        // Go's binaries also take the k8s.io/apiserver and logging gates (53 with
+        // AllAlpha/AllBeta); locked ones only at their default.
+        assert_eq!(EXTERNAL_GATES.len() + Feature::ALL.len() + 2, 53);
+        let g = FeatureGates::parse("APIResponseCompression=false,WatchBookmark=true").unwrap();
+        assert_eq!(
+            g.external().collect::<Vec<_>>(),
+            [("APIResponseCompression", false), ("WatchBookmark", true)]
+        );
+        assert_eq!(
+            FeatureGates::parse("WatchBookmark=false")
+                .unwrap_err()
+                .to_string(),
+            "invalid --feature-gates: cannot set feature gate WatchBookmark to false, feature is locked to true"
+        );
+        assert!(
+            FeatureGates::parse("WatchListClient=true").is_err(),
+            "client-go's own gates are not in the set"
+        );
         assert_eq!(
             Feature::FeasibleClustersToleration.to_string(),
             "FeasibleClustersToleration"

@@ -23,16 +23,74 @@ pub struct Process {
     #[arg(short = 'v', long = "v", default_value_t = 2)]
     pub verbosity: u8,
 
+    /// Comma-separated list of pattern=N settings for module-filtered logging: Rust module
+    /// paths, e.g. clusternet_hub::proxies=4 (Go names source files here).
+    #[arg(long, value_delimiter = ',', value_parser = parse_vmodule, help_heading = "Logs")]
+    pub vmodule: Vec<(String, u8)>,
+
+    /// Sets the log format: text or json.
+    #[arg(long, value_enum, default_value = "text", help_heading = "Logs")]
+    pub logging_format: logging::Format,
+
     /// Exit when standard input closes (for test harnesses).
     #[arg(long, hide = true)]
     pub lifeline: bool,
+
+    /// Go's logging flags that change nothing here (lines are written unbuffered).
+    #[command(flatten)]
+    pub compat: Compat<LogCompat>,
+}
+
+fn parse_vmodule(entry: &str) -> Result<(String, u8), String> {
+    let (pattern, n) = entry
+        .split_once('=')
+        .ok_or_else(|| format!("{entry:?}: expect pattern=N"))?;
+    let n = n
+        .trim()
+        .parse::<u8>()
+        .map_err(|_| format!("{entry:?}: expect pattern=N"))?;
+    Ok((pattern.trim().to_string(), n))
+}
+
+/// Go's logging flags with no meaning here.
+#[derive(Clone, Debug)]
+pub struct LogCompat;
+impl CompatFlags for LogCompat {
+    const FLAGS: &'static [CompatFlag] = &[
+        CompatFlag {
+            name: "log-flush-frequency",
+            bool: false,
+            why: "log lines are written as they happen, not buffered",
+        },
+        CompatFlag {
+            name: "log-json-info-buffer-size",
+            bool: false,
+            why: "log lines are written as they happen, not buffered",
+        },
+        CompatFlag {
+            name: "log-json-split-stream",
+            bool: true,
+            why: "all log lines go to stderr",
+        },
+        CompatFlag {
+            name: "log-text-info-buffer-size",
+            bool: false,
+            why: "log lines are written as they happen, not buffered",
+        },
+        CompatFlag {
+            name: "log-text-split-stream",
+            bool: true,
+            why: "all log lines go to stderr",
+        },
+    ];
 }
 
 impl Process {
     /// The prelude of every `main`: logging from `-v`, rustls' ring provider, and with
     /// `--lifeline` an exit when stdin closes.
     pub fn start(&self) {
-        logging::init(self.verbosity);
+        logging::init_with(self.verbosity, &self.vmodule, self.logging_format);
+        self.compat.report();
         client::install_crypto_provider();
         if self.lifeline {
             lifeline::exit_when_stdin_closes();
@@ -47,11 +105,23 @@ pub struct Client {
     /// agent, the child it runs in). In-cluster configuration, then $KUBECONFIG, when unset.
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+
+    /// QPS to use while talking with the 'core' kubernetes apiserver (client-side token
+    /// bucket, one per client). Zero or negative: no client-side limit, the server's API
+    /// Priority and Fairness decides (Go's default is 50).
+    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
+    pub kube_api_qps: f32,
+
+    /// Burst to use while talking with 'core' kubernetes apiserver.
+    #[arg(long, default_value_t = 100)]
+    pub kube_api_burst: u32,
 }
 
 impl Client {
-    /// The client configuration these flags name.
+    /// The client configuration these flags name; sets the rate limit of every client this
+    /// process builds from now on.
     pub async fn config(&self) -> Result<kube::Config> {
+        crate::transport::set_rate_limit(self.kube_api_qps, self.kube_api_burst);
         client::config(self.kubeconfig.as_deref()).await
     }
 }
@@ -94,6 +164,11 @@ pub struct LeaderElection<N: LeaseName> {
     /// Name of the leader-election Lease.
     #[arg(long = "leader-elect-resource-name", default_value = N::NAME)]
     pub resource_name: String,
+
+    /// The type of resource object that is used for locking during leader election: only
+    /// Leases (`lease`/`leases`), as Clusternet uses.
+    #[arg(long = "leader-elect-resource-lock", default_value = "lease", hide = true, value_parser = ["lease", "leases"])]
+    pub resource_lock: String,
 
     /// How long non-leaders wait before trying to take over an unrenewed Lease.
     #[arg(long = "leader-elect-lease-duration", default_value = "15s")]
@@ -156,6 +231,77 @@ pub struct Serving<D: ServingDefaults> {
     /// The metrics to leave out of /metrics (by name).
     #[arg(long, value_delimiter = ',', help_heading = "Metrics")]
     pub disabled_metrics: Vec<String>,
+
+    /// Go's serving, profiling and metrics flags that change nothing here.
+    #[command(flatten)]
+    pub compat: Compat<ServingCompat>,
+}
+
+/// The secure-serving flags of k8s.io/apiserver that have no meaning for a rustls server.
+pub const TLS_COMPAT: [CompatFlag; 4] = [
+    CompatFlag {
+        name: "tls-cipher-suites",
+        bool: false,
+        why: "rustls offers only its own modern cipher suites (TLS 1.3, and ECDHE with AES-GCM or ChaCha20-Poly1305 for TLS 1.2)",
+    },
+    CompatFlag {
+        name: "tls-sni-cert-key",
+        bool: false,
+        why: "one serving certificate (--tls-cert-file) is served for every name",
+    },
+    CompatFlag {
+        name: "permit-port-sharing",
+        bool: true,
+        why: "the port is not shared (SO_REUSEPORT is not set)",
+    },
+    CompatFlag {
+        name: "permit-address-sharing",
+        bool: true,
+        why: "the address is not shared (SO_REUSEADDR is left as the OS sets it)",
+    },
+];
+
+/// `--profiling` and `--contention-profiling`: Go's pprof endpoints.
+pub const PROFILING_COMPAT: [CompatFlag; 2] = [
+    CompatFlag {
+        name: "profiling",
+        bool: true,
+        why: "no /debug/pprof endpoints (Go's profiler)",
+    },
+    CompatFlag {
+        name: "contention-profiling",
+        bool: true,
+        why: "no /debug/pprof endpoints (Go's profiler)",
+    },
+];
+
+/// The components' compatibility flags: TLS, profiling and component-base's metrics flags.
+#[derive(Clone, Debug)]
+pub struct ServingCompat;
+impl CompatFlags for ServingCompat {
+    const FLAGS: &'static [CompatFlag] = &[
+        TLS_COMPAT[0],
+        TLS_COMPAT[1],
+        TLS_COMPAT[2],
+        TLS_COMPAT[3],
+        PROFILING_COMPAT[0],
+        PROFILING_COMPAT[1],
+        CompatFlag {
+            name: "allow-metric-labels",
+            bool: false,
+            why: "metric labels are not filtered",
+        },
+        CompatFlag {
+            name: "allow-metric-labels-manifest",
+            bool: false,
+            why: "metric labels are not filtered",
+        },
+        CompatFlag {
+            name: "show-hidden-metrics-for-version",
+            bool: false,
+            why: "no metric is hidden",
+        },
+    ];
 }
 
 impl<D: ServingDefaults> Serving<D> {
@@ -168,6 +314,7 @@ impl<D: ServingDefaults> Serving<D> {
         health: serving::health::Health,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<Option<std::net::SocketAddr>> {
+        self.compat.report();
         serving::serve(
             &self.secure_serving,
             &self.delegation,

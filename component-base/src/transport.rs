@@ -51,7 +51,8 @@ pub fn client(config: kube::Config) -> Result<kube::Client> {
         return Ok(kube::Client::try_from(config)?);
     }
     let https = https_connector(&config)?;
-    let spread = Spread::new(https);
+    let mut spread = Spread::new(https);
+    spread.limiter = rate_limit().map(|(qps, burst)| Arc::new(TokenBucket::new(qps, burst)));
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer().context("client authentication")?)
@@ -87,6 +88,61 @@ fn https_connector(config: &kube::Config) -> Result<Https> {
 struct Spread {
     https: Https,
     slots: Arc<Mutex<Vec<Slot>>>,
+    limiter: Option<Arc<TokenBucket>>,
+}
+
+static RATE_LIMIT: std::sync::OnceLock<(f32, u32)> = std::sync::OnceLock::new();
+
+/// Sets the client-side rate limit of every client built after it: `qps` requests a second
+/// on average, `burst` at once (`--kube-api-qps`, `--kube-api-burst`; client-go's token
+/// bucket, one per client). A `qps` of zero or less leaves clients unlimited. First call wins.
+pub fn set_rate_limit(qps: f32, burst: u32) {
+    let _ = RATE_LIMIT.set((qps, burst));
+}
+
+fn rate_limit() -> Option<(f32, u32)> {
+    RATE_LIMIT.get().copied().filter(|(qps, _)| *qps > 0.0)
+}
+
+/// client-go's `flowcontrol.NewTokenBucketRateLimiter`: `burst` tokens, refilled at `qps`;
+/// each request (a watch when it starts) takes one, waiting for it when none is left.
+#[derive(Debug)]
+pub struct TokenBucket {
+    qps: f64,
+    burst: f64,
+    state: Mutex<(f64, tokio::time::Instant)>,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(qps: f32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        Self {
+            qps: f64::from(qps),
+            burst,
+            state: Mutex::new((burst, tokio::time::Instant::now())),
+        }
+    }
+
+    /// Takes a token, waiting until one is there. Tokens are reserved in order, so waiters
+    /// are served first come, first served.
+    pub async fn acquire(&self) {
+        let wait = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now();
+            let elapsed = now.saturating_duration_since(state.1).as_secs_f64();
+            let tokens = (state.0 + elapsed * self.qps).min(self.burst) - 1.0;
+            *state = (tokens, now);
+            if tokens >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(-tokens / self.qps)
+            }
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -100,6 +156,7 @@ impl Spread {
         Self {
             https,
             slots: Arc::default(),
+            limiter: None,
         }
     }
 
@@ -189,9 +246,14 @@ impl tower::Service<http::Request<Body>> for Spread {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let slot = self.slot();
-        let in_flight = InFlight::new(&slot.in_flight);
+        let limiter = self.limiter.clone();
+        let this = self.clone();
         Box::pin(async move {
+            if let Some(limiter) = limiter {
+                limiter.acquire().await;
+            }
+            let slot = this.slot();
+            let in_flight = InFlight::new(&slot.in_flight);
             let response = slot.client.request(request).await?;
             Ok(response.map(|inner| Counted {
                 inner,
@@ -204,6 +266,28 @@ impl tower::Service<http::Request<Body>> for Spread {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn token_bucket_allows_a_burst_then_qps() {
+        let bucket = TokenBucket::new(10.0, 5);
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            bucket.acquire().await;
+        }
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "the burst waits for nothing"
+        );
+        for _ in 0..10 {
+            bucket.acquire().await;
+        }
+        let waited = start.elapsed().as_secs_f64();
+        assert!(
+            (0.99..1.01).contains(&waited),
+            "10 more at 10 qps: {waited}"
+        );
+    }
 
     #[test]
     fn slots_fill_up_before_another_opens() {

@@ -11,6 +11,7 @@ use crate::{approver, deployer, feedinventory, lifecycle, pusher};
 /// Runs the controller manager.
 pub async fn run(opts: Options) -> Result<()> {
     opts.process.start();
+    opts.compat.report();
     let parent_config = opts
         .client
         .config()

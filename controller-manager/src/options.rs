@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use clusternet_component_base::GoDuration;
 use clusternet_component_base::options::{
-    Client, Gates, LeaderElection, LeaseName, Process, Serving,
+    Client, Compat, CompatFlag, CompatFlags, Gates, LeaderElection, LeaseName, Process, Serving,
 };
 use clusternet_component_base::serving::ServingDefaults;
 
@@ -35,6 +35,10 @@ pub struct Options {
     /// `--feature-gates`.
     #[command(flatten)]
     pub feature_gates: Gates,
+
+    /// Go's controller-manager flags that change nothing here.
+    #[command(flatten)]
+    pub compat: Compat<ControllerManagerCompat>,
 
     /// Leave a registration token in its ClusterRegistrationRequest's status after the cluster
     /// has used it, when the agent did not offer a key to seal it to. Go Clusternet's agents
@@ -80,6 +84,29 @@ impl LeaseName for Lease {
 pub struct Port;
 impl ServingDefaults for Port {
     const PORT: u16 = 10660;
+}
+
+/// Go's controller-manager flags with no effect here.
+#[derive(Clone, Debug)]
+pub struct ControllerManagerCompat;
+impl CompatFlags for ControllerManagerCompat {
+    const FLAGS: &'static [CompatFlag] = &[
+        CompatFlag {
+            name: "anonymous-auth-supported",
+            bool: true,
+            why: "the push deployer always reaches children through the hub as the controller-manager's own identity, never as system:anonymous",
+        },
+        CompatFlag {
+            name: "threadiness",
+            bool: false,
+            why: "controllers reconcile as many objects at once as are queued (the deployer up to 32 Bases)",
+        },
+        CompatFlag {
+            name: "cluster-api-kubeconfig",
+            bool: false,
+            why: "Cluster API integration is not implemented",
+        },
+    ];
 }
 
 impl Options {

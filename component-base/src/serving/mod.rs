@@ -99,6 +99,10 @@ pub struct SecureServing<D: ServingDefaults> {
     #[arg(long, default_value_t = 0)]
     pub http2_max_streams_per_connection: u32,
 
+    /// If true, disable HTTP/2 serving (HTTP/1.1 only).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_http2_serving: bool,
+
     /// Writes the address bound (with --secure-port=0 and this flag: a port the OS picks) to
     /// this file (for test harnesses).
     #[arg(long, hide = true)]
@@ -177,7 +181,7 @@ pub async fn serve<D: ServingDefaults>(
     }
     let cert = Arc::new(serving_cert(serving)?);
     cert.spawn_reloader(Duration::from_secs(10));
-    let tls = match serving.tls_min_version.as_str() {
+    let mut tls = match serving.tls_min_version.as_str() {
         "VersionTLS13" => tls::server_config_versions(cert, &[&rustls::version::TLS13])?,
         "" | "VersionTLS10" | "VersionTLS11" | "VersionTLS12" => tls::server_config(cert)?,
         other => anyhow::bail!(
@@ -196,6 +200,9 @@ pub async fn serve<D: ServingDefaults>(
     if let Some(file) = &serving.bound_address_file {
         std::fs::write(file, bound.to_string())
             .with_context(|| format!("writing {}", file.display()))?;
+    }
+    if serving.disable_http2_serving {
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     }
     let authn_client = match &delegation.authentication_kubeconfig {
         Some(path) => crate::client::client(crate::client::config(Some(path)).await?)?,
@@ -256,7 +263,15 @@ pub async fn serve<D: ServingDefaults>(
         n => n,
     };
     tracing::info!(address = %bound, "serving health and metrics over HTTPS");
-    tokio::spawn(accept(listener, Arc::new(tls), state, streams, shutdown));
+    let http2 = !serving.disable_http2_serving;
+    tokio::spawn(accept(
+        listener,
+        Arc::new(tls),
+        state,
+        streams,
+        http2,
+        shutdown,
+    ));
     Ok(Some(bound))
 }
 
@@ -343,10 +358,14 @@ async fn accept(
     tls: Arc<rustls::ServerConfig>,
     state: Arc<State>,
     streams: u32,
+    http2: bool,
     shutdown: CancellationToken,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    if !http2 {
+        builder = builder.http1_only();
+    }
     builder
         .http1()
         .timer(TokioTimer::new())

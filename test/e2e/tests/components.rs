@@ -151,3 +151,363 @@ async fn health_and_metrics_over_https_with_delegated_authorization() -> Result<
     }
     Ok(())
 }
+
+/// The exact argument lists of Go Clusternet v0.18's `deploy/` Deployments and of
+/// clusternet/charts' default values (as rendered by `helm template`), one per binary: `$(VAR)`
+/// as the kubelet expands it from the Deployment's env. Ports are the one change: a test picks
+/// them from the OS (443, 8443 and 8080 are replaced), and our processes listen on loopback
+/// (`--bind-address=127.0.0.1`), with `--kubeconfig` (in-cluster configuration in a pod) and the
+/// hub's `--cert-dir` (a pod's working directory) added.
+mod go_args {
+    pub const HUB_DEPLOY: &[&str] = &[
+        "--secure-port=443",
+        "--feature-gates=SocketConnection=true,ShadowAPI=true",
+        "--leader-elect-resource-namespace=$(SYSTEM_NAMESPACE)",
+        "--reserved-namespace=$(RESERVED_NAMESPACE)",
+        "--peer-port=8123",
+    ];
+    pub const HUB_CHART: &[&str] = &[
+        "--secure-port=443",
+        "--leader-elect=true",
+        "--leader-elect-resource-namespace=$(SYSTEM_NAMESPACE)",
+        "--reserved-namespace=$(RESERVED_NAMESPACE)",
+        "--peer-port=8123",
+        "--feature-gates=SocketConnection=true,ShadowAPI=true",
+        "--kube-api-burst=100",
+        "--kube-api-qps=50.0",
+    ];
+    pub const AGENT_DEPLOY: &[&str] = &[
+        "--cluster-reg-token=$(REG_TOKEN)",
+        "--cluster-reg-parent-url=$(PARENT_URL)",
+        "--leader-elect=true",
+        "--leader-elect-resource-namespace=$(AGENT_NAMESPACE)",
+        "--feature-gates=SocketConnection=true,AppPusher=true,Recovery=true,Predictor=true",
+        "--cluster-sync-mode=Dual",
+        "--use-metrics-server=false",
+        "--predictor-direct-access=false",
+        "--predictor-port=8080",
+        "--kube-api-burst=100",
+        "--kube-api-qps=50",
+    ];
+    pub const AGENT_CHART: &[&str] = &[
+        "--cluster-reg-token=$(REG_TOKEN)",
+        "--cluster-reg-parent-url=$(PARENT_URL)",
+        "--leader-elect=true",
+        "--leader-elect-resource-namespace=$(AGENT_NAMESPACE)",
+        "--feature-gates=SocketConnection=true,AppPusher=true,Recovery=true,Predictor=true",
+        "--kube-api-burst=100",
+        "--kube-api-qps=50.0",
+        "--cluster-sync-mode=Dual",
+        "--predictor-direct-access=false",
+        "--predictor-port=8080",
+        "--use-metrics-server=false",
+    ];
+    pub const CONTROLLER_MANAGER_DEPLOY: &[&str] = &[
+        "--secure-port=8443",
+        "--anonymous-auth-supported=true",
+        "--leader-elect=true",
+        "--leader-elect-resource-namespace=$(SYSTEM_NAMESPACE)",
+        "--reserved-namespace=$(RESERVED_NAMESPACE)",
+        "--feature-gates=SocketConnection=true,Deployer=true,FeedInUseProtection=true,FeedInventory=true,ClusterInit=false",
+        "--controllers=*",
+    ];
+    pub const CONTROLLER_MANAGER_CHART: &[&str] = &[
+        "--secure-port=443",
+        "--anonymous-auth-supported=true",
+        "--leader-elect=true",
+        "--leader-elect-resource-namespace=$(SYSTEM_NAMESPACE)",
+        "--reserved-namespace=$(RESERVED_NAMESPACE)",
+        "--feature-gates=SocketConnection=true,Deployer=true,FeedInUseProtection=true,FeedInventory=true,ClusterInit=false",
+        "--controllers=*",
+        "--kube-api-burst=100",
+        "--kube-api-qps=50.0",
+    ];
+    pub const SCHEDULER_DEPLOY: &[&str] = &[
+        "--leader-elect=true",
+        "--leader-elect-resource-namespace=$(SYSTEM_NAMESPACE)",
+        "--feature-gates=FailOver=true,FeasibleClustersToleration=true",
+    ];
+    pub const SCHEDULER_CHART: &[&str] = &[
+        "--leader-elect=true",
+        "--leader-elect-resource-namespace=$(SYSTEM_NAMESPACE)",
+        "--feature-gates=FailOver=true,FeasibleClustersToleration=true",
+        "--kube-api-burst=100",
+        "--kube-api-qps=50.0",
+    ];
+}
+
+/// `args` with `$(VAR)` expanded from `env` and Go's fixed ports replaced by free ones.
+fn expand(args: &[&str], env: &[(&str, &str)]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for arg in args {
+        let mut arg = arg.to_string();
+        for (k, v) in env {
+            arg = arg.replace(&format!("$({k})"), v);
+        }
+        for port in ["443", "8443", "8080"] {
+            for flag in ["--secure-port", "--predictor-port"] {
+                if arg == format!("{flag}={port}") {
+                    arg = format!("{flag}={}", clusternet_test_support::free_port()?);
+                }
+            }
+        }
+        out.push(arg);
+    }
+    Ok(out)
+}
+
+/// Each binary started with exactly the flags Go's `deploy/` manifests pass, then with those
+/// clusternet/charts' defaults render: the hub becomes Available (behind Go's APIServices,
+/// `insecureSkipTLSVerify`), the agent registers and its cluster turns Ready, the
+/// controller-manager and scheduler take their Leases and answer /readyz.
+#[tokio::test(flavor = "multi_thread")]
+async fn go_manifest_and_chart_arguments_start_every_binary() -> Result<()> {
+    use clusternet_test_support::clusternet::{self, Component, Mode};
+    use clusternet_test_support::paths;
+    use std::time::Duration;
+
+    let [parent, child] = ControlPlane::start_many(["parent", "child1"]).await?;
+    let dir = tempfile::tempdir()?;
+    clusternet::install_crds(&parent).await?;
+    clusternet::apply_deploy(&parent, "hub/40-bootstrap-rbac.yaml").await?;
+    let token = clusternet::prepare_parent(&parent).await?;
+    for file in [
+        "hub/00-namespaces.yaml",
+        "hub/10-hub-rbac.yaml",
+        "hub/11-hub-peers-rbac.yaml",
+        "hub/15-tunnel-flowschema.yaml",
+        "controller-manager/10-rbac.yaml",
+        "controller-manager/15-metrics-auth-rbac.yaml",
+        "controller-manager/20-cluster-identity-policy.yaml",
+        "scheduler/10-rbac.yaml",
+        "scheduler/15-metrics-auth-rbac.yaml",
+    ] {
+        clusternet::apply_deploy(&parent, file).await?;
+    }
+    for file in [
+        "agent/00-namespace.yaml",
+        "agent/10-agent-rbac.yaml",
+        "agent/15-metrics-auth-rbac.yaml",
+        "crds/multicluster.x-k8s.io_serviceexports.yaml",
+        "crds/multicluster.x-k8s.io_serviceimports.yaml",
+    ] {
+        clusternet::apply_deploy(&child, file).await?;
+    }
+    let mut kubeconfigs = Vec::new();
+    for (cp, name) in [
+        (&parent, "clusternet-hub"),
+        (&parent, "clusternet-controller-manager"),
+        (&parent, "clusternet-scheduler"),
+        (&child, "clusternet-agent"),
+    ] {
+        let path = dir.path().join(format!("{name}.kubeconfig"));
+        kubeconfigs.push(
+            clusternet::service_account_kubeconfig(cp, "clusternet-system", name, &path).await?,
+        );
+    }
+    let [hub_kc, cm_kc, sched_kc, agent_kc] = <[_; 4]>::try_from(kubeconfigs).unwrap();
+    let system = [
+        ("SYSTEM_NAMESPACE", "clusternet-system"),
+        ("RESERVED_NAMESPACE", "clusternet-reserved"),
+    ];
+    let agent_env = [
+        ("REG_TOKEN", token.token.as_str()),
+        ("PARENT_URL", parent.server()),
+        ("AGENT_NAMESPACE", "clusternet-system"),
+    ];
+    // Go's APIServices: no caBundle, TLS not verified (our hub sets a caBundle only when
+    // asked to with --ca-bundle-apiservices, which Go's manifests do not pass).
+    let go_apiservices = |port: u16| {
+        let parent = &parent;
+        async move {
+            clusternet::register_local_hub(parent, port).await?;
+            for name in clusternet::APISERVICES {
+                parent
+                    .kubectl([
+                        "patch",
+                        "apiservice",
+                        name,
+                        "--type=merge",
+                        "-p",
+                        r#"{"spec":{"insecureSkipTLSVerify":true,"caBundle":null}}"#,
+                    ])
+                    .await?;
+            }
+            clusternet::wait_apiservices_available(parent, Duration::from_secs(60)).await
+        }
+    };
+
+    for (round, (hub_args, agent_args, cm_args, sched_args)) in [
+        (
+            go_args::HUB_DEPLOY,
+            go_args::AGENT_DEPLOY,
+            go_args::CONTROLLER_MANAGER_DEPLOY,
+            go_args::SCHEDULER_DEPLOY,
+        ),
+        (
+            go_args::HUB_CHART,
+            go_args::AGENT_CHART,
+            go_args::CONTROLLER_MANAGER_CHART,
+            go_args::SCHEDULER_CHART,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let source = ["deploy/", "chart"][round];
+        let start = |name: &str, kc: &std::path::Path, args: Vec<String>, extra: Vec<String>| {
+            let mut all = args;
+            all.push(format!("--kubeconfig={}", kc.display()));
+            all.extend(extra);
+            Component::start(
+                &dir.path().join(format!("{source}-{name}").replace('/', "")),
+                name,
+                &paths::cargo_bin(name)?,
+                &all,
+                Mode::Owned,
+            )
+        };
+        let hub_args = expand(hub_args, &system)?;
+        let hub_port: u16 = hub_args
+            .iter()
+            .find_map(|a| a.strip_prefix("--secure-port="))
+            .context("hub port")?
+            .parse()?;
+        let cert_dir = dir.path().join("hub-certs");
+        let hub = start(
+            "clusternet-hub",
+            &hub_kc,
+            hub_args,
+            vec![
+                "--bind-address=127.0.0.1".into(),
+                format!("--cert-dir={}", cert_dir.display()),
+            ],
+        )?;
+        go_apiservices(hub_port)
+            .await
+            .with_context(|| format!("{source} hub: {}", hub.log_tail(20)))?;
+        let cm_args = expand(cm_args, &system)?;
+        let cm_port: u16 = cm_args
+            .iter()
+            .find_map(|a| a.strip_prefix("--secure-port="))
+            .context("controller-manager port")?
+            .parse()?;
+        let cm = start(
+            "clusternet-controller-manager",
+            &cm_kc,
+            cm_args,
+            vec!["--bind-address=127.0.0.1".into()],
+        )?;
+        let scheduler = start(
+            "clusternet-scheduler",
+            &sched_kc,
+            expand(sched_args, &system)?,
+            vec![],
+        )?;
+        let agent = start(
+            "clusternet-agent",
+            &agent_kc,
+            expand(agent_args, &agent_env)?,
+            vec!["--bind-address=127.0.0.1".into()],
+        )?;
+        clusternet_test_support::wait_for(
+            &format!("{source}: the child registered and Ready"),
+            Duration::from_secs(90),
+            Duration::from_millis(500),
+            || async {
+                let out = parent
+                    .kubectl([
+                        "get",
+                        "mcls",
+                        "-A",
+                        "-o",
+                        "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+                    ])
+                    .await?;
+                Ok((out.trim() == "True").then_some(()))
+            },
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "agent: {}\ncontroller-manager: {}",
+                agent.log_tail(20),
+                cm.log_tail(20)
+            )
+        })?;
+        // Through the parent, this round's hub and this round's agent's tunnel: both serve.
+        let id = parent
+            .kubectl([
+                "get",
+                "mcls",
+                "-A",
+                "-o",
+                "jsonpath={.items[0].spec.clusterId}",
+            ])
+            .await?;
+        let path = format!(
+            "/apis/proxies.clusternet.io/v1alpha1/sockets/{}/proxy/direct/version",
+            id.trim()
+        );
+        let version = clusternet_test_support::wait_for(
+            &format!("{source}: a request through the hub's tunnel to the child"),
+            Duration::from_secs(60),
+            Duration::from_millis(500),
+            || async { Ok(parent.kubectl(["get", "--raw", &path]).await.ok()) },
+        )
+        .await
+        .with_context(|| format!("hub: {}\nagent: {}", hub.log_tail(20), agent.log_tail(20)))?;
+        assert!(version.contains("gitVersion"), "{version}");
+        for (component, addr, lease) in [
+            (
+                &cm,
+                SocketAddr::from(([127, 0, 0, 1], cm_port)),
+                "clusternet-controller-manager",
+            ),
+            (
+                &scheduler,
+                scheduler.serving_address()?,
+                "clusternet-scheduler",
+            ),
+        ] {
+            let holder = parent
+                .kubectl([
+                    "get",
+                    "lease",
+                    lease,
+                    "-n",
+                    "clusternet-system",
+                    "-o",
+                    "jsonpath={.spec.holderIdentity}",
+                ])
+                .await?;
+            assert!(!holder.trim().is_empty(), "{source}: {lease} has no holder");
+            let (code, body) = curl(addr, "/readyz", &[]).await?;
+            assert_eq!((code, body.as_str()), (200, "ok"), "{source} {lease}");
+            assert!(component.is_running(), "{source}: {lease} exited");
+        }
+        // The flags Go passes that mean nothing here are named once at start.
+        let cm_log = std::fs::read_to_string(&cm.log)?;
+        assert!(
+            cm_log.contains("--anonymous-auth-supported=true is accepted for compatibility with Go Clusternet and has no effect"),
+            "{cm_log}"
+        );
+        let mcls = parent
+            .kubectl(["get", "mcls", "-A", "--no-headers"])
+            .await?;
+        assert_eq!(
+            mcls.lines().count(),
+            1,
+            "{source}: one ManagedCluster: {mcls}"
+        );
+        println!(
+            "{source} arguments: hub Available, agent registered and Ready, its tunnel carries GET /version, controller-manager and scheduler lead and are ready"
+        );
+        // Stopped as the kubelet stops a pod (SIGTERM: Leases released), so the next round's
+        // replicas take them at once; the ManagedCluster stays the same one.
+        for mut c in [agent, scheduler, cm, hub] {
+            c.stop();
+        }
+    }
+    Ok(())
+}
