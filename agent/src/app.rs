@@ -14,6 +14,7 @@ use crate::{credentials, deployer, registration, status, tunnel};
 pub async fn run(opts: Options) -> Result<()> {
     opts.process.start();
     opts.compat.report();
+    opts.feature_gates.report();
     opts.validate()?;
     if opts.use_metrics_server {
         tracing::warn!(

@@ -31,6 +31,7 @@ use crate::{proxies, serving_cert, shadow};
 pub async fn run(opts: Options) -> Result<()> {
     opts.process.start();
     opts.compat.report();
+    opts.feature_gates.report();
     let shutdown = CancellationToken::new();
     {
         let shutdown = shutdown.clone();

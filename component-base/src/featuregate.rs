@@ -265,7 +265,7 @@ impl FeatureGates {
                         explicit.insert(*feature, value);
                         continue;
                     }
-                    let (known, default, stage, locked) = EXTERNAL_GATES
+                    let (known, default, _, locked) = EXTERNAL_GATES
                         .iter()
                         .find(|g| g.0 == name)
                         .copied()
@@ -276,15 +276,6 @@ impl FeatureGates {
                         return Err(FeatureGateError(format!(
                             "cannot set feature gate {known} to {value}, feature is locked to {default}"
                         )));
-                    }
-                    match stage {
-                        ExternalStage::GA => tracing::warn!(
-                            "Setting GA feature gate {known}={value}. It will be removed in a future release."
-                        ),
-                        ExternalStage::Deprecated => tracing::warn!(
-                            "Setting deprecated feature gate {known}={value}. It will be removed in a future release."
-                        ),
-                        _ => {}
                     }
                     external_explicit.insert(known, value);
                 }

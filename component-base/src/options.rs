@@ -132,14 +132,49 @@ pub struct Gates {
     /// A set of key=value pairs that describe feature gates for alpha/experimental features,
     /// e.g. SocketConnection=true,Deployer=true (values as Go's ParseBool; AllAlpha=true and
     /// AllBeta=true set every gate of that stage).
-    #[arg(long, default_value = "")]
-    pub feature_gates: FeatureGates,
+    /// The flag may be repeated: the values merge, later names winning (as Go's).
+    #[arg(long = "feature-gates", action = clap::ArgAction::Append, value_parser = check_gates)]
+    pub feature_gates_raw: Vec<String>,
+
+    #[arg(skip)]
+    parsed: std::sync::OnceLock<FeatureGates>,
+}
+
+fn check_gates(value: &str) -> Result<String, crate::featuregate::FeatureGateError> {
+    FeatureGates::parse(value).map(|_| value.to_string())
 }
 
 impl Gates {
+    /// The effective gates: every `--feature-gates` merged.
+    pub fn gates(&self) -> &FeatureGates {
+        self.parsed.get_or_init(|| {
+            FeatureGates::parse(&self.feature_gates_raw.join(",")).unwrap_or_default()
+        })
+    }
+
     /// Whether `feature` is on.
     pub fn enabled(&self, feature: Feature) -> bool {
-        self.feature_gates.enabled(feature)
+        self.gates().enabled(feature)
+    }
+
+    /// Logs the Kubernetes library gates given (accepted as Go's binaries accept them; they
+    /// change nothing here), with Go's warning for GA and deprecated ones.
+    pub fn report(&self) {
+        use crate::featuregate::{EXTERNAL_GATES, ExternalStage};
+        for (name, value) in self.gates().external() {
+            match EXTERNAL_GATES.iter().find(|g| g.0 == name).map(|g| g.2) {
+                Some(ExternalStage::GA) => tracing::warn!(
+                    "Setting GA feature gate {name}={value}. It will be removed in a future release."
+                ),
+                Some(ExternalStage::Deprecated) => tracing::warn!(
+                    "Setting deprecated feature gate {name}={value}. It will be removed in a future release."
+                ),
+                _ => {}
+            }
+            tracing::info!(
+                "feature gate {name}={value} is accepted for compatibility with Go Clusternet (a Kubernetes library gate) and has no effect"
+            );
+        }
     }
 }
 
@@ -492,5 +527,18 @@ mod tests {
         assert_eq!(f.client.kubeconfig, Some(PathBuf::from("/k")));
         assert!(f.gates.enabled(Feature::Deployer));
         assert!(!f.gates.enabled(Feature::AppPusher));
+        // Repeated --feature-gates merge, later names winning, as Go's.
+        let f = Flags::parse_from([
+            "x",
+            "--feature-gates=Deployer=true,Recovery=true",
+            "--feature-gates=Recovery=false,AppPusher=true",
+        ]);
+        assert!(f.gates.enabled(Feature::Deployer) && f.gates.enabled(Feature::AppPusher));
+        assert!(!f.gates.enabled(Feature::Recovery));
+        let err = Flags::try_parse_from(["x", "--feature-gates=Foo=true"]).unwrap_err();
+        assert!(
+            err.to_string().contains("unrecognized feature gate: Foo"),
+            "{err}"
+        );
     }
 }

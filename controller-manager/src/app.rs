@@ -12,6 +12,7 @@ use crate::{approver, deployer, feedinventory, lifecycle, pusher};
 pub async fn run(opts: Options) -> Result<()> {
     opts.process.start();
     opts.compat.report();
+    opts.feature_gates.report();
     let parent_config = opts
         .client
         .config()

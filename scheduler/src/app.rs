@@ -44,6 +44,7 @@ pub fn settings(opts: &Options) -> Result<Settings> {
 /// Runs the scheduler.
 pub async fn run(opts: Options) -> Result<()> {
     opts.process.start();
+    opts.feature_gates.report();
     let settings = Arc::new(settings(&opts)?);
     for (name, framework) in &settings.profiles {
         tracing::info!(
