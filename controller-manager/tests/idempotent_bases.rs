@@ -78,6 +78,7 @@ async fn racing_reconciles_make_one_base_per_cluster() -> Result<()> {
         charts: frozen(),
         releases: frozen(),
         rerender: deployer::Rerender::channel().0,
+        synced: tokio::sync::watch::channel(true).1,
     });
     // Two at once, then two more: none of them sees a Base in its cache.
     let (a, b) = tokio::join!(
@@ -170,6 +171,7 @@ async fn duplicates_left_by_older_versions_are_removed() -> Result<()> {
         charts: frozen(),
         releases: frozen(),
         rerender: deployer::Rerender::channel().0,
+        synced: tokio::sync::watch::channel(true).1,
     };
     controllers::populate_bases(&ctx, &sub).await?;
     let left: Vec<_> = api

@@ -34,7 +34,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::ReflectHandle;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -57,13 +57,9 @@ pub const NOT_FOUND_RECHECK: Duration = Duration::from_secs(30);
 type Checked = Mutex<HashMap<ObjectRef<HelmChart>, (Option<i64>, Instant)>>;
 
 /// Runs the HelmChart controller.
-pub async fn run_charts(ctx: Arc<Ctx>) {
+pub async fn run_charts(ctx: Arc<Ctx>, charts: ReflectHandle<HelmChart>) {
     let checked: Arc<Checked> = Arc::new(Mutex::new(HashMap::new()));
-    let stream = Controller::new(
-        Api::<HelmChart>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
-    .run(
+    let stream = Controller::for_shared_stream(charts, ctx.charts.clone()).run(
         move |chart, ctx| {
             let checked = checked.clone();
             async move { reconcile_chart(chart, ctx, &checked).await }
@@ -79,6 +75,7 @@ async fn reconcile_chart(
     ctx: Arc<Ctx>,
     checked: &Checked,
 ) -> Result<Action> {
+    ctx.synced().await;
     if !cached(&ctx.charts, chart.as_ref()) {
         return Ok(Action::requeue(CACHE_LAG));
     }
@@ -302,16 +299,14 @@ pub fn helm_release_name(desc: &str, chart_namespace: &str, chart_name: &str) ->
 }
 
 /// Runs the Helm deployer.
-pub async fn run_helm_descriptions(ctx: Arc<Ctx>) {
-    let stream = Controller::new(
-        Api::<Description>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
-    .owns(
-        Api::<HelmRelease>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
-    .run(reconcile_helm_description, error_policy, ctx);
+pub async fn run_helm_descriptions(
+    ctx: Arc<Ctx>,
+    descs: ReflectHandle<Description>,
+    releases: ReflectHandle<HelmRelease>,
+) {
+    let stream = Controller::for_shared_stream(descs, ctx.descs.clone())
+        .owns_shared_stream(releases)
+        .run(reconcile_helm_description, error_policy, ctx);
     drain("helm-deployer", stream).await;
 }
 
@@ -347,6 +342,7 @@ fn owned_releases(ctx: &Ctx, desc: &Description) -> Vec<Arc<HelmRelease>> {
 }
 
 async fn reconcile_helm_description(desc: Arc<Description>, ctx: Arc<Ctx>) -> Result<Action> {
+    ctx.synced().await;
     if desc.spec.deployer != DescriptionDeployer::Helm {
         return Ok(Action::await_change());
     }

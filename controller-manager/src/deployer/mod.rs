@@ -43,7 +43,7 @@ use clusternet_apis::clusters::v1beta1::ManagedCluster;
 use clusternet_component_base::cache;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, ReflectHandle, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -89,6 +89,16 @@ pub struct Ctx {
     pub releases: Store<HelmRelease>,
     /// The Base controller's queue of Bases to render again.
     pub rerender: Rerender,
+    /// True once every cache has synced.
+    pub synced: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Ctx {
+    /// Waits until every cache has synced (at once afterwards): reconciles start with this.
+    pub async fn synced(&self) {
+        let mut synced = self.synced.clone();
+        let _ = synced.wait_for(|s| *s).await;
+    }
 }
 
 /// Queues Bases for the Base controller to render their Descriptions again.
@@ -139,58 +149,131 @@ where
 }
 
 /// Runs the deployer until the process ends.
+///
+/// Each kind has one watch, whose cache the controllers share: a controller is triggered by
+/// the same shared reflector that fills the cache it renders from (after the cache holds the
+/// change), so it never waits for its cache to catch up. Controllers start at once (their
+/// trigger streams must be taken from the first event), and reconcile once every cache has
+/// synced ([`Ctx::synced`]).
 pub async fn run(client: kube::Client, config: Config) {
     // The caches' watches live as long as this future (a lost leadership drops it).
     let mut w = Vec::new();
     let (rerender, rerender_requests) = Rerender::channel();
+    let Some((subs, [subs_for_subs, subs_for_status])) = shared(Api::all(client.clone()), &mut w)
+    else {
+        tracing::error!("deployer: no shared cache for subs");
+        return;
+    };
+    let Some((bases, [bases_for_bases, bases_for_subs])) = shared(Api::all(client.clone()), &mut w)
+    else {
+        tracing::error!("deployer: no shared cache for bases");
+        return;
+    };
+    let Some((descs, [descs_for_bases, descs_for_status, descs_for_helm])) =
+        shared(Api::all(client.clone()), &mut w)
+    else {
+        tracing::error!("deployer: no shared cache for descs");
+        return;
+    };
+    let Some((manifests, [manifests_for_manifests])) = shared(
+        Api::namespaced(client.clone(), &config.reserved_namespace),
+        &mut w,
+    ) else {
+        tracing::error!("deployer: no shared cache for manifests");
+        return;
+    };
+    let Some((locs, [locs_for_locs])) = shared(Api::all(client.clone()), &mut w) else {
+        tracing::error!("deployer: no shared cache for locs");
+        return;
+    };
+    let Some((globs, [globs_for_globs])) = shared(Api::all(client.clone()), &mut w) else {
+        tracing::error!("deployer: no shared cache for globs");
+        return;
+    };
+    let Some((charts, [charts_for_charts])) = shared(Api::all(client.clone()), &mut w) else {
+        tracing::error!("deployer: no shared cache for charts");
+        return;
+    };
+    let Some((releases, [releases_for_helm])) = shared(Api::all(client.clone()), &mut w) else {
+        tracing::error!("deployer: no shared cache for releases");
+        return;
+    };
+    let (synced_tx, synced) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(Ctx {
-        subs: cache(Api::all(client.clone()), &mut w),
-        bases: cache(Api::all(client.clone()), &mut w),
-        descs: cache(Api::all(client.clone()), &mut w),
-        manifests: cache(
-            Api::namespaced(client.clone(), &config.reserved_namespace),
-            &mut w,
-        ),
-        locs: cache(Api::all(client.clone()), &mut w),
-        globs: cache(Api::all(client.clone()), &mut w),
+        subs,
+        bases,
+        descs,
+        manifests,
+        locs,
+        globs,
         clusters: cache(Api::all(client.clone()), &mut w),
         namespaces: cache(Api::all(client.clone()), &mut w),
         finvs: cache(Api::all(client.clone()), &mut w),
-        charts: cache(Api::all(client.clone()), &mut w),
-        releases: cache(Api::all(client.clone()), &mut w),
+        charts,
+        releases,
         rerender,
+        synced,
         client,
         config,
     });
     let _watches = w;
-    let ready = async {
-        ctx.subs.wait_until_ready().await?;
-        ctx.bases.wait_until_ready().await?;
-        ctx.descs.wait_until_ready().await?;
-        ctx.manifests.wait_until_ready().await?;
-        ctx.locs.wait_until_ready().await?;
-        ctx.globs.wait_until_ready().await?;
-        ctx.clusters.wait_until_ready().await?;
-        ctx.namespaces.wait_until_ready().await?;
-        ctx.finvs.wait_until_ready().await?;
-        ctx.charts.wait_until_ready().await?;
-        ctx.releases.wait_until_ready().await
+    let ready = {
+        let ctx = ctx.clone();
+        async move {
+            let all = async {
+                ctx.subs.wait_until_ready().await?;
+                ctx.bases.wait_until_ready().await?;
+                ctx.descs.wait_until_ready().await?;
+                ctx.manifests.wait_until_ready().await?;
+                ctx.locs.wait_until_ready().await?;
+                ctx.globs.wait_until_ready().await?;
+                ctx.clusters.wait_until_ready().await?;
+                ctx.namespaces.wait_until_ready().await?;
+                ctx.finvs.wait_until_ready().await?;
+                ctx.charts.wait_until_ready().await?;
+                ctx.releases.wait_until_ready().await
+            };
+            match all.await {
+                Ok(()) => {
+                    tracing::info!("deployer caches synced");
+                    let _ = synced_tx.send(true);
+                }
+                Err(err) => tracing::error!(error = %err, "deployer caches never synced"),
+            }
+        }
     };
-    if let Err(err) = ready.await {
-        tracing::error!(error = %err, "deployer caches never synced");
-        return;
-    }
-    tracing::info!("deployer caches synced");
     tokio::join!(
-        controllers::run_subscriptions(ctx.clone()),
-        controllers::run_bases(ctx.clone(), rerender_requests),
-        controllers::run_manifests(ctx.clone()),
-        controllers::run_localizations(ctx.clone()),
-        controllers::run_globalizations(ctx.clone()),
-        controllers::run_aggregate_status(ctx.clone()),
-        helm::run_charts(ctx.clone()),
-        helm::run_helm_descriptions(ctx.clone()),
+        ready,
+        controllers::run_subscriptions(ctx.clone(), subs_for_subs, bases_for_subs),
+        controllers::run_bases(
+            ctx.clone(),
+            bases_for_bases,
+            descs_for_bases,
+            rerender_requests
+        ),
+        controllers::run_manifests(ctx.clone(), manifests_for_manifests),
+        controllers::run_localizations(ctx.clone(), locs_for_locs),
+        controllers::run_globalizations(ctx.clone(), globs_for_globs),
+        controllers::run_aggregate_status(ctx.clone(), subs_for_status, descs_for_status),
+        helm::run_charts(ctx.clone(), charts_for_charts),
+        helm::run_helm_descriptions(ctx.clone(), descs_for_helm, releases_for_helm),
     );
+}
+
+/// A shared cache of `api` with `N` trigger streams for the controllers that watch it.
+fn shared<K, const N: usize>(
+    api: Api<K>,
+    watches: &mut Vec<tokio_util::task::AbortOnDropHandle<()>>,
+) -> Option<(Store<K>, [ReflectHandle<K>; N])>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, handles, handle) =
+        cache::spawn_shared(api, watcher::Config::default(), "deployer", N);
+    watches.push(handle);
+    // A shared reflector always hands out subscribers.
+    let handles = <[ReflectHandle<K>; N]>::try_from(handles).ok()?;
+    Some((reader, handles))
 }
 
 /// `<namespace>/<name>` of an object, for messages.

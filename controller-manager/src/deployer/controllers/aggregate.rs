@@ -33,18 +33,16 @@ pub(in crate::deployer) type Waiting =
     std::sync::Mutex<HashMap<ObjectRef<Subscription>, HashMap<ObjectRef<Description>, Triggered>>>;
 
 /// Runs the aggregated-status controller.
-pub async fn run_aggregate_status(ctx: Arc<Ctx>) {
+pub async fn run_aggregate_status(
+    ctx: Arc<Ctx>,
+    subs: ReflectHandle<Subscription>,
+    descs: ReflectHandle<Description>,
+) {
     let lookup = ctx.clone();
     let waiting: Arc<Waiting> = Arc::default();
     let record = waiting.clone();
-    let stream = Controller::new(
-        Api::<Subscription>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
-    .watches(
-        Api::<Description>::all(ctx.client.clone()),
-        watcher::Config::default(),
-        move |desc| {
+    let stream = Controller::for_shared_stream(subs, ctx.subs.clone())
+        .watches_shared_stream(descs, move |desc: Arc<Description>| {
             let uid = desc.labels().get(known::CONFIG_SUBSCRIPTION_UID_LABEL)?;
             let sub = lookup.subs.find(|s| s.uid().as_deref() == Some(uid))?;
             let sub = ObjectRef::from_obj(sub.as_ref());
@@ -52,23 +50,22 @@ pub async fn run_aggregate_status(ctx: Arc<Ctx>) {
                 resource_version: desc.resource_version(),
                 // Descriptions carry the deployer's finalizer: their last state before they
                 // go is deleting with no finalizers left.
-                deleted: is_deleting(&desc) && desc.finalizers().is_empty(),
+                deleted: is_deleting(desc.as_ref()) && desc.finalizers().is_empty(),
                 at: std::time::Instant::now(),
             };
             if let Ok(mut waiting) = record.lock() {
                 waiting
                     .entry(sub.clone())
                     .or_default()
-                    .insert(ObjectRef::from_obj(&desc), triggered);
+                    .insert(ObjectRef::from_obj(desc.as_ref()), triggered);
             }
             Some(sub)
-        },
-    )
-    .run(
-        move |sub, ctx| reconcile_status(sub, ctx, waiting.clone()),
-        error_policy,
-        ctx,
-    );
+        })
+        .run(
+            move |sub, ctx| reconcile_status(sub, ctx, waiting.clone()),
+            error_policy,
+            ctx,
+        );
     drain("aggregatestatus", stream).await;
 }
 
@@ -103,6 +100,7 @@ pub(in crate::deployer) async fn reconcile_status(
     ctx: Arc<Ctx>,
     waiting: Arc<Waiting>,
 ) -> Result<Action> {
+    ctx.synced().await;
     if is_deleting(sub.as_ref()) {
         return Ok(Action::await_change());
     }

@@ -6,32 +6,28 @@ use super::*;
 /// Descriptions and the Bases other controllers queue ([`super::super::Rerender`]).
 pub async fn run_bases(
     ctx: Arc<Ctx>,
+    bases: ReflectHandle<Base>,
+    descs: ReflectHandle<Description>,
     rerender: impl futures::Stream<Item = ObjectRef<Base>> + Send + 'static,
 ) {
-    let stream = Controller::new(
-        Api::<Base>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
-    // Only deletions of Descriptions concern their Base (Go: the Description delete handler):
-    // re-rendering on other Description changes would pick up ApplyLater overrides early.
-    .watches(
-        Api::<Description>::all(ctx.client.clone()),
-        watcher::Config::default(),
-        |desc| {
+    let stream = Controller::for_shared_stream(bases, ctx.bases.clone())
+        // Only deletions of Descriptions concern their Base (Go: the Description delete handler):
+        // re-rendering on other Description changes would pick up ApplyLater overrides early.
+        .watches_shared_stream(descs, |desc: Arc<Description>| {
             desc.metadata.deletion_timestamp.as_ref()?;
             let owner = desc
                 .owner_references()
                 .iter()
                 .find(|o| o.controller == Some(true) && o.kind == BASE)?;
             Some(ObjectRef::<Base>::new(&owner.name).within(&desc.namespace()?))
-        },
-    )
-    .reconcile_on(rerender)
-    .run(reconcile_base, error_policy, ctx);
+        })
+        .reconcile_on(rerender)
+        .run(reconcile_base, error_policy, ctx);
     drain("base", stream).await;
 }
 
 pub(in crate::deployer) async fn reconcile_base(base: Arc<Base>, ctx: Arc<Ctx>) -> Result<Action> {
+    ctx.synced().await;
     let ns = base.namespace().unwrap_or_default();
     let api = Api::<Base>::namespaced(ctx.client.clone(), &ns);
     if is_deleting(base.as_ref()) {

@@ -6,13 +6,9 @@ use super::*;
 pub(in crate::deployer) type Rendered = std::sync::Mutex<HashMap<String, Option<i64>>>;
 
 /// Runs the Manifest controller.
-pub async fn run_manifests(ctx: Arc<Ctx>) {
+pub async fn run_manifests(ctx: Arc<Ctx>, manifests: ReflectHandle<Manifest>) {
     let rendered: Arc<Rendered> = Arc::default();
-    let stream = Controller::new(
-        Api::<Manifest>::namespaced(ctx.client.clone(), &ctx.config.reserved_namespace),
-        watcher::Config::default(),
-    )
-    .run(
+    let stream = Controller::for_shared_stream(manifests, ctx.manifests.clone()).run(
         move |m, ctx| {
             let rendered = rendered.clone();
             async move { reconcile_manifest(m, ctx, &rendered).await }
@@ -37,6 +33,7 @@ pub(in crate::deployer) async fn reconcile_manifest(
     ctx: Arc<Ctx>,
     rendered: &Rendered,
 ) -> Result<Action> {
+    ctx.synced().await;
     if !cached(&ctx.manifests, m.as_ref()) {
         return Ok(Action::requeue(CACHE_LAG));
     }

@@ -43,22 +43,22 @@ impl Overrides for Globalization {
 }
 
 /// Runs the Localization controller.
-pub async fn run_localizations(ctx: Arc<Ctx>) {
-    let stream = Controller::new(
-        Api::<Localization>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
-    .run(reconcile_overrides::<Localization>, error_policy, ctx);
+pub async fn run_localizations(ctx: Arc<Ctx>, locs: ReflectHandle<Localization>) {
+    let stream = Controller::for_shared_stream(locs, ctx.locs.clone()).run(
+        reconcile_overrides::<Localization>,
+        error_policy,
+        ctx,
+    );
     drain("localization", stream).await;
 }
 
 /// Runs the Globalization controller.
-pub async fn run_globalizations(ctx: Arc<Ctx>) {
-    let stream = Controller::new(
-        Api::<Globalization>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
-    .run(reconcile_overrides::<Globalization>, error_policy, ctx);
+pub async fn run_globalizations(ctx: Arc<Ctx>, globs: ReflectHandle<Globalization>) {
+    let stream = Controller::for_shared_stream(globs, ctx.globs.clone()).run(
+        reconcile_overrides::<Globalization>,
+        error_policy,
+        ctx,
+    );
     drain("globalization", stream).await;
 }
 
@@ -68,6 +68,7 @@ pub(in crate::deployer) async fn reconcile_overrides<K: Overrides>(
     obj: Arc<K>,
     ctx: Arc<Ctx>,
 ) -> Result<Action> {
+    ctx.synced().await;
     if !cached(K::cache(&ctx), obj.as_ref()) {
         return Ok(Action::requeue(CACHE_LAG));
     }

@@ -3,16 +3,14 @@
 use super::*;
 
 /// Runs the Subscription controller.
-pub async fn run_subscriptions(ctx: Arc<Ctx>) {
+pub async fn run_subscriptions(
+    ctx: Arc<Ctx>,
+    subs: ReflectHandle<Subscription>,
+    bases: ReflectHandle<Base>,
+) {
     let lookup = ctx.clone();
-    let stream = Controller::new(
-        Api::<Subscription>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
-    .watches(
-        Api::<Base>::all(ctx.client.clone()),
-        watcher::Config::default(),
-        move |base| {
+    let stream = Controller::for_shared_stream(subs, ctx.subs.clone())
+        .watches_shared_stream(bases, move |base: Arc<Base>| {
             let labels = base.labels();
             let ns = labels.get(known::CONFIG_SUBSCRIPTION_NAMESPACE_LABEL)?;
             let name = labels
@@ -26,9 +24,8 @@ pub async fn run_subscriptions(ctx: Arc<Ctx>) {
                         .map(|s| s.name_any())
                 })?;
             Some(ObjectRef::<Subscription>::new(&name).within(ns))
-        },
-    )
-    .run(reconcile_subscription, error_policy, ctx);
+        })
+        .run(reconcile_subscription, error_policy, ctx);
     drain("subscription", stream).await;
 }
 
@@ -36,6 +33,7 @@ pub(in crate::deployer) async fn reconcile_subscription(
     sub: Arc<Subscription>,
     ctx: Arc<Ctx>,
 ) -> Result<Action> {
+    ctx.synced().await;
     let ns = sub.namespace().unwrap_or_default();
     let uid = sub.uid().unwrap_or_default();
     let api = Api::<Subscription>::namespaced(ctx.client.clone(), &ns);
