@@ -39,7 +39,7 @@ pub struct HaProxy {
 /// The configuration balancing `frontend` over `backends`.
 pub fn config(frontend: SocketAddr, backends: &[SocketAddr]) -> String {
     let mut cfg = String::from(
-        "global\n  maxconn 20000\n\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1h\n  timeout server 1h\n  timeout tunnel 1h\n  retries 3\n  option redispatch 1\n\n",
+        "global\n  maxconn 4000\n\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1h\n  timeout server 1h\n  timeout tunnel 1h\n  retries 3\n  option redispatch 1\n\n",
     );
     cfg.push_str(&format!(
         "frontend hub\n  bind {frontend}\n  default_backend replicas\n\nbackend replicas\n  balance roundrobin\n  default-server check inter 200ms fall 1 rise 1 on-marked-down shutdown-sessions\n"
