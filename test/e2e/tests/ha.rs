@@ -585,7 +585,11 @@ async fn peer_port_refuses_strangers(env: &Environment) -> Result<()> {
             .await?;
         let code = String::from_utf8_lossy(&out.stdout).to_string();
         if code != "401" {
-            bail!("peer port with {who}: HTTP {code} (want 401)");
+            bail!(
+                "peer port with {who}: HTTP {code:?} (want 401); curl exit {:?}: {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         println!("peer port refuses {who}: 401");
     }
