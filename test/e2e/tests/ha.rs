@@ -530,8 +530,8 @@ async fn peer_port_refuses_strangers(env: &Environment) -> Result<()> {
         .issue_client("system:admin", Some("system:masters"))?;
     std::fs::write(scratch.join("c.crt"), &stranger.cert)?;
     std::fs::write(scratch.join("c.key"), &stranger.key)?;
-    let cert_arg = format!("--cert={}", scratch.join("c.crt").display());
-    let key_arg = format!("--key={}", scratch.join("c.key").display());
+    let cert = scratch.join("c.crt").display().to_string();
+    let key = scratch.join("c.key").display().to_string();
     let attempts: Vec<(&str, Vec<String>)> = vec![
         ("anonymous", vec![]),
         (
@@ -551,7 +551,7 @@ async fn peer_port_refuses_strangers(env: &Environment) -> Result<()> {
         ),
         (
             "a client certificate of the parent's CA (system:masters)",
-            vec![cert_arg, key_arg],
+            vec!["--cert".into(), cert, "--key".into(), key],
         ),
     ];
     for (who, extra) in attempts {
@@ -636,16 +636,20 @@ async fn controllers_fail_over(env: &mut Environment, cm_args: &[String]) -> Res
         "controller-manager leader: replica {cm_leader}; scheduler leader: replica {sched_leader}"
     );
 
-    // The feed, then kill both leaders and create the Subscription at once.
+    // The feed (a shadow object: its template is what the deployer reads), then kill both
+    // leaders and create the Subscription at once.
+    clusternet::wait_for_shadow_resource(
+        &env.parent,
+        "configmaps.shadow",
+        true,
+        Duration::from_secs(60),
+    )
+    .await?;
+    let feed = r#"{"apiVersion":"shadow/v1alpha1","kind":"ConfigMap",
+      "metadata":{"name":"ha-feed","namespace":"default"},"data":{"k":"v"}}"#;
     env.parent
-        .kubectl([
-            "create",
-            "configmap",
-            "ha-feed",
-            "-n",
-            "default",
-            "--from-literal=k=v",
-        ])
+        .kubectl_cmd()
+        .run_with_stdin(["create", "-f", "-"], Some(feed))
         .await?;
     let killed = Instant::now();
     if cm_leader == 0 {
