@@ -197,10 +197,14 @@ pub async fn serve(opts: Options, shutdown: CancellationToken) -> Result<()> {
     reloading.spawn_reloader(Duration::from_secs(10));
     let tls_config = Arc::new(tls::server_config(reloading.clone())?);
     // Replicas reach the clusters whose tunnels their peers hold (off for a single hub).
+    let mut peer_options = opts.peers.clone();
+    peer_options
+        .peer_lease_namespace
+        .get_or_insert_with(|| opts.leader_election.resource_namespace.clone());
     let _peers = match (opts.peers.enabled(), connections.tunnels()) {
         (true, Some(tunnels)) => Some(
             crate::peers::start(
-                &opts.peers,
+                &peer_options,
                 parent.clone(),
                 tunnels,
                 crate::peers::Serving {

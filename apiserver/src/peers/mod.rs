@@ -160,7 +160,9 @@ pub async fn start(
     };
     tokio::spawn(lease::run(
         parent,
-        opts.peer_lease_namespace.clone(),
+        opts.peer_lease_namespace
+            .clone()
+            .unwrap_or_else(|| clusternet_apis::known::CLUSTERNET_SYSTEM_NAMESPACE.to_string()),
         info,
         peers.clone(),
         shutdown,

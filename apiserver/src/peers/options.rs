@@ -25,9 +25,10 @@ pub struct PeerOptions {
     #[arg(long)]
     pub peer_token: Option<String>,
 
-    /// Namespace of the peer Leases `clusternet-hub-peer-<id>`.
-    #[arg(long, default_value = clusternet_apis::known::CLUSTERNET_SYSTEM_NAMESPACE)]
-    pub peer_lease_namespace: String,
+    /// Namespace of the peer Leases `clusternet-hub-peer-<id>` (default: as Go's hub,
+    /// --leader-elect-resource-namespace).
+    #[arg(long)]
+    pub peer_lease_namespace: Option<String>,
 
     /// How long a proxied request for a cluster whose tunnel is on no replica waits for its
     /// agent to reconnect (to any replica) before it fails.
