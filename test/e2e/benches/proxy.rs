@@ -289,7 +289,15 @@ async fn writes(env: &Environment, hub: &Target) -> Result<()> {
             true,
         ),
         ("hub", hub.client.clone(), shadow.clone(), as_admin, false),
-        ("shadow", admin, shadow, vec![], false),
+        ("shadow", admin.clone(), shadow, vec![], false),
+        // What the hub stores: the same object as a Manifest, written straight to the parent.
+        (
+            "manifest",
+            admin,
+            "/apis/apps.clusternet.io/v1alpha1/namespaces/clusternet-reserved/manifests".into(),
+            vec![],
+            false,
+        ),
     ];
     // A template-sized object (about 2 KiB, like a small Deployment).
     let filler = "x".repeat(2000);
@@ -310,8 +318,21 @@ async fn writes(env: &Environment, hub: &Target) -> Result<()> {
                 }
             };
             let name = format!("{what}-{i}");
-            let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            let mut object = json!({"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": name, "namespace": ns}, "data": {"a": "1", "filler": filler}});
+            let manifest = *what == "manifest";
+            if manifest {
+                object = json!({"apiVersion": "apps.clusternet.io/v1alpha1", "kind": "Manifest",
+                    "metadata": {"name": format!("configmaps.{ns}.{name}"), "namespace": "clusternet-reserved",
+                        "labels": {"apps.clusternet.io/config.kind": "ConfigMap", "apps.clusternet.io/config.name": name,
+                            "apps.clusternet.io/config.namespace": ns}},
+                    "template": object});
+            }
+            let name = if manifest {
+                format!("configmaps.{ns}.{name}")
+            } else {
+                name
+            };
             let query = if *dry_run { "?dryRun=All" } else { "" };
             let (t_create, created) = timed(
                 http::Request::post(format!("{collection}{query}"))
@@ -326,7 +347,11 @@ async fn writes(env: &Environment, hub: &Target) -> Result<()> {
                 continue;
             }
             let mut created: serde_json::Value = serde_json::from_str(&created)?;
-            created["data"]["a"] = json!("2");
+            if manifest {
+                created["template"]["data"]["a"] = json!("2");
+            } else {
+                created["data"]["a"] = json!("2");
+            }
             let (t_update, updated) = timed(
                 http::Request::put(format!("{collection}/{name}"))
                     .header("Content-Type", "application/json"),
@@ -339,7 +364,11 @@ async fn writes(env: &Environment, hub: &Target) -> Result<()> {
             let (t_patch, patched) = timed(
                 http::Request::patch(format!("{collection}/{name}"))
                     .header("Content-Type", "application/merge-patch+json"),
-                br#"{"data":{"b":"3"}}"#.to_vec(),
+                if manifest {
+                    br#"{"template":{"data":{"b":"3"}}}"#.to_vec()
+                } else {
+                    br#"{"data":{"b":"3"}}"#.to_vec()
+                },
             )
             .await?;
             if !patched.contains("\"b\":\"3\"") {
@@ -353,15 +382,17 @@ async fn writes(env: &Environment, hub: &Target) -> Result<()> {
         }
     }
     println!(
-        "\nConfigMap writes (2 KiB), 1 client, {n} of each, paths alternating:\n  direct = the parent's kube-apiserver; dry-run = the same create with ?dryRun=All (the\n  validation a shadow write asks the parent for); hub = /apis/shadow/v1alpha1 sent to the hub\n  as the aggregator sends it; shadow = the same through the parent (what users see)"
+        "\nConfigMap writes (2 KiB), 1 client, {n} of each, paths alternating:\n  direct = the parent's kube-apiserver; dry-run = the same create with ?dryRun=All (the\n  validation a shadow write asks the parent for); manifest = the same object written as the\n  Manifest the hub stores, straight to the parent; hub = /apis/shadow/v1alpha1 sent to the\n  hub as the aggregator sends it; shadow = the same through the parent (what users see);\n  floor = dry-run + manifest, the two parent writes a shadow write waits for in turn"
     );
     println!(
-        "{:>7} | {:>9} {:>9} {:>6} | {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>9} {:>6} | {:>10}",
+        "{:>7} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>9} {:>6} | {:>10}",
         "write",
         "direct",
         "p99",
         "≥30ms",
         "dry-run",
+        "manifest",
+        "floor",
         "hub",
         "p99",
         "shadow",
@@ -379,13 +410,18 @@ async fn writes(env: &Environment, hub: &Target) -> Result<()> {
         };
         let (h50, _, h99, _) = spread(&mut samples[2][k]);
         let (s50, s90, s99, sslow) = spread(&mut samples[3][k]);
+        let (m50, _, _, _) = spread(&mut samples[4][k]);
+        // Update and patch validate with a dry-run of the same size as create's.
+        let dry50 = spread(&mut samples[1][0].clone()).0;
         println!(
-            "{:>7} | {:>9} {:>9} {:>6} | {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>9} {:>6} | {:>10}",
+            "{:>7} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>9} {:>6} | {:>10}",
             kind,
             ms(d50),
             ms(d99),
             dslow,
             dry,
+            ms(m50),
+            ms(dry50 + m50),
             ms(h50),
             ms(h99),
             ms(s50),
