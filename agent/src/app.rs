@@ -16,11 +16,7 @@ pub async fn run(opts: Options) -> Result<()> {
     opts.compat.report();
     opts.feature_gates.report();
     opts.validate()?;
-    if opts.use_metrics_server {
-        tracing::warn!(
-            "--use-metrics-server=true: not implemented yet; status.podStatistics and status.resourceUsage are not reported"
-        );
-    }
+
     let child_config = opts
         .client
         .config()
@@ -103,6 +99,7 @@ async fn lead(
         predictor_direct_access: opts.predictor_direct_access,
         kube_qps: opts.client.kube_api_qps,
         kube_burst: i32::try_from(opts.client.kube_api_burst).unwrap_or(i32::MAX),
+        use_metrics_server: opts.use_metrics_server,
     };
     tasks.spawn(
         status::run(child.clone(), parent.clone(), settings).map(|r| r.context("heartbeat")),

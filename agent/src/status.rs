@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clusternet_apis::clusters::v1beta1::{
-    CLUSTER_READY, ManagedCluster, ManagedClusterStatus, NodeStatistics,
+    CLUSTER_READY, ManagedCluster, ManagedClusterStatus, NodeStatistics, PodStatistics,
+    ResourceUsage,
 };
 use clusternet_apis::known;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -57,6 +58,8 @@ pub struct Settings {
     pub kube_qps: f32,
     /// See `kube_qps`.
     pub kube_burst: i32,
+    /// `--use-metrics-server`: report pod statistics and resource usage from metrics.k8s.io.
+    pub use_metrics_server: bool,
 }
 
 /// Runs the heartbeat until the process ends.
@@ -167,6 +170,9 @@ async fn collect(
         find_pod_ip_range(&pods, std::env::var("CLUSTER_CIDR").ok()).unwrap_or_default();
     status.service_cidr =
         find_service_ip_range(&pods, std::env::var("SERVICE_CIDR").ok()).unwrap_or_default();
+    if settings.use_metrics_server {
+        (status.pod_statistics, status.resource_usage) = metrics_usage(child).await;
+    }
     let nodes = nodes.state();
     status.node_statistics = node_statistics(&nodes);
     let (capacity, allocatable) = node_resources(&nodes);
@@ -193,6 +199,72 @@ async fn collect(
     }];
     status.last_observed_time = Some(Time(jiff::Timestamp::now()));
     status
+}
+
+/// The metrics.k8s.io API of metrics-server (Go's agent uses its typed client).
+fn metrics_api(kind: &str, plural: &str) -> kube::discovery::ApiResource {
+    kube::discovery::ApiResource {
+        group: "metrics.k8s.io".into(),
+        version: "v1beta1".into(),
+        api_version: "metrics.k8s.io/v1beta1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+/// Go's `getPodStatistics` and `getResourceUsage`: PodMetrics of all namespaces (running =
+/// with containers) and the sum of NodeMetrics' usage. Either is None, with a warning, when
+/// metrics.k8s.io cannot be listed (no metrics-server), as Go leaves it unset.
+async fn metrics_usage(child: &kube::Client) -> (Option<PodStatistics>, Option<ResourceUsage>) {
+    use kube::api::DynamicObject;
+    let pods = Api::<DynamicObject>::all_with(child.clone(), &metrics_api("PodMetrics", "pods"));
+    let nodes = Api::<DynamicObject>::all_with(child.clone(), &metrics_api("NodeMetrics", "nodes"));
+    let all = ListParams::default();
+    let (pods, nodes) = tokio::join!(pods.list(&all), nodes.list(&all));
+    let pods = match pods {
+        Ok(list) => Some(pod_statistics(&list.items)),
+        Err(err) => {
+            tracing::warn!(error = %err, "failed to list podMetrics (--use-metrics-server)");
+            None
+        }
+    };
+    let nodes = match nodes {
+        Ok(list) => Some(resource_usage(&list.items)),
+        Err(err) => {
+            tracing::warn!(error = %err, "failed to list nodeMetrics (--use-metrics-server)");
+            None
+        }
+    };
+    (pods, nodes)
+}
+
+fn pod_statistics(items: &[kube::api::DynamicObject]) -> PodStatistics {
+    let running = items
+        .iter()
+        .filter(|m| {
+            m.data["containers"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        })
+        .count();
+    PodStatistics {
+        running_pods: i32::try_from(running).unwrap_or(i32::MAX),
+        total_pods: i32::try_from(items.len()).unwrap_or(i32::MAX),
+    }
+}
+
+fn resource_usage(items: &[kube::api::DynamicObject]) -> ResourceUsage {
+    let sum = |key: &str| -> f64 {
+        items
+            .iter()
+            .filter_map(|m| m.data["usage"][key].as_str())
+            .filter_map(parse_quantity)
+            .sum()
+    };
+    ResourceUsage {
+        cpu_usage: format_quantity("cpu", sum("cpu")),
+        memory_usage: format_quantity("memory", sum("memory")),
+    }
 }
 
 /// The label selectors of the pods [`find_service_ip_range`] and [`find_pod_ip_range`] read.
@@ -617,6 +689,40 @@ impl Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_server_usage_as_gos() {
+        let obj = |v: serde_json::Value| -> kube::api::DynamicObject {
+            serde_json::from_value(v).unwrap()
+        };
+        let pods = [
+            obj(
+                serde_json::json!({"metadata": {"name": "a"}, "containers": [{"name": "c", "usage": {"cpu": "1m", "memory": "1Mi"}}]}),
+            ),
+            obj(serde_json::json!({"metadata": {"name": "b"}, "containers": []})),
+        ];
+        assert_eq!(
+            pod_statistics(&pods),
+            PodStatistics {
+                running_pods: 1,
+                total_pods: 2
+            }
+        );
+        let nodes = [
+            obj(
+                serde_json::json!({"metadata": {"name": "n1"}, "usage": {"cpu": "250m", "memory": "1Gi"}}),
+            ),
+            obj(
+                serde_json::json!({"metadata": {"name": "n2"}, "usage": {"cpu": "1", "memory": "512Mi"}}),
+            ),
+        ];
+        let usage = resource_usage(&nodes);
+        assert_eq!(usage.cpu_usage, format_quantity("cpu", 1.25));
+        assert_eq!(
+            usage.memory_usage,
+            format_quantity("memory", 1.5 * 1024.0 * 1024.0 * 1024.0)
+        );
+    }
 
     fn pod(name: &str, labels: &[(&str, &str)], command: &[&str], args: &[&str]) -> Arc<Pod> {
         Arc::new(

@@ -511,3 +511,42 @@ async fn go_manifest_and_chart_arguments_start_every_binary() -> Result<()> {
     }
     Ok(())
 }
+
+/// `--use-metrics-server=true` in a child without metrics-server (none runs here): the agent
+/// says so, leaves status.podStatistics/resourceUsage unset as Go's does, and its cluster is
+/// Ready. The sums it reports from metrics.k8s.io are unit-tested in agent/src/status.rs.
+#[tokio::test(flavor = "multi_thread")]
+async fn use_metrics_server_without_one() -> Result<()> {
+    let env = Environment::start(
+        1,
+        EnvOptions {
+            agent_args: vec!["--use-metrics-server=true".into()],
+            ..Default::default()
+        },
+    )
+    .await?;
+    env.wait_ready(std::time::Duration::from_secs(60)).await?;
+    let log = clusternet_test_support::wait_for(
+        "the agent's warning",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(200),
+        || async {
+            let log = std::fs::read_to_string(&env.agents[0].log)?;
+            Ok(log
+                .contains("failed to list podMetrics (--use-metrics-server)")
+                .then_some(log))
+        },
+    )
+    .await?;
+    assert!(
+        log.contains("metrics.k8s.io") || log.contains("404"),
+        "{log}"
+    );
+    let status = env
+        .parent
+        .kubectl(["get", "mcls", "-A", "-o", "jsonpath={.items[0].status}"])
+        .await?;
+    assert!(!status.contains("podStatistics"), "{status}");
+    assert!(!status.contains("resourceUsage"), "{status}");
+    Ok(())
+}
