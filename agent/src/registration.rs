@@ -113,6 +113,8 @@ pub async fn register(
         Api::namespaced(child.clone(), &opts.leader_election.resource_namespace);
     let mut delay = Duration::from_millis(250);
     let mut try_stored = true;
+    // How the parent is trusted, found once (cluster-info is not fetched again per attempt).
+    let mut trust: Option<ServerTrust> = None;
     loop {
         let attempt = async {
             if try_stored && let Some(stored) = stored_credentials(&secrets, opts).await? {
@@ -124,7 +126,7 @@ pub async fn register(
                     }
                 }
             }
-            let creds = bootstrap(opts, cluster_id, &secrets).await?;
+            let creds = bootstrap(opts, cluster_id, &secrets, &mut trust).await?;
             store(&secrets, &creds, cluster_id).await?;
             anyhow::Ok(creds)
         };
@@ -134,7 +136,10 @@ pub async fn register(
                 tracing::warn!(error = %format!("{err:#}"), "registration attempt failed; retrying in {delay:?}")
             }
         }
-        tokio::time::sleep(delay).await;
+        {
+            use rand::Rng;
+            tokio::time::sleep(delay.mul_f64(rand::rng().random_range(0.5..1.5))).await;
+        }
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
@@ -240,13 +245,10 @@ async fn registration_key(secrets: &Api<Secret>) -> Result<sealed::OpeningKey> {
     }
 }
 
-/// Registers with the bootstrap token.
-async fn bootstrap(
-    opts: &Options,
-    cluster_id: &str,
-    secrets: &Api<Secret>,
-) -> Result<ParentCredentials> {
-    let trust = match pinned_parent_ca(opts).await {
+/// How the parent's certificate is checked while bootstrapping: its CA pinned from a
+/// cluster-info signed for the token, or (none published) not at all, as Clusternet does.
+async fn parent_trust(opts: &Options) -> Result<ServerTrust> {
+    Ok(match pinned_parent_ca(opts).await {
         Ok(Some(ca)) => {
             tracing::info!(
                 "pinned the parent CA from kube-public/cluster-info (JWS-verified with the bootstrap token)"
@@ -260,6 +262,19 @@ async fn bootstrap(
             ServerTrust::Insecure
         }
         Err(err) => bail!("verifying the parent's cluster-info: {err:#}"),
+    })
+}
+
+/// Registers with the bootstrap token; `trust` is found on the first attempt and kept.
+async fn bootstrap(
+    opts: &Options,
+    cluster_id: &str,
+    secrets: &Api<Secret>,
+    trust: &mut Option<ServerTrust>,
+) -> Result<ParentCredentials> {
+    let trust = match trust {
+        Some(t) => t.clone(),
+        None => trust.insert(parent_trust(opts).await?).clone(),
     };
     let client = clusternet_component_base::client::client(token_config(
         &opts.cluster_reg_parent_url,
@@ -346,12 +361,24 @@ async fn wait_approved(
     api: &Api<ClusterRegistrationRequest>,
     name: &str,
 ) -> Result<ClusterRegistrationRequest> {
+    use rand::Rng;
     let mut delay = Duration::from_millis(100);
     loop {
-        let request = api
-            .get(name)
-            .await
-            .with_context(|| format!("reading ClusterRegistrationRequest {name}"))?;
+        let request = match api.get(name).await {
+            Ok(request) => request,
+            // The parent's API Priority and Fairness turns a crowd of registering agents away
+            // (one flow: they share the bootstrap token's user): keep waiting, not start over.
+            Err(kube::Error::Api(s)) if s.code == 429 => {
+                tracing::debug!(request = name, "the parent asked to retry later (429)");
+                tokio::time::sleep(delay.mul_f64(rand::rng().random_range(0.5..1.5))).await;
+                delay = (delay * 2).min(APPROVAL_POLL_MAX);
+                continue;
+            }
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("reading ClusterRegistrationRequest {name}"));
+            }
+        };
         if let Some(status) = &request.status {
             match &status.result {
                 Some(ApprovedResult::RequestApproved) => return Ok(request),
@@ -366,10 +393,15 @@ async fn wait_approved(
                 _ => {}
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
+        // Jittered, so a thousand agents started at once do not poll in step.
+        tokio::time::sleep(delay.mul_f64(rand::rng().random_range(0.5..1.5))).await;
+        delay = (delay * 2).min(APPROVAL_POLL_MAX);
     }
 }
+
+/// The longest wait between two looks at a pending request: a thousand agents waiting then
+/// cost the parent about 200 requests a second (the bootstrap identity cannot watch).
+const APPROVAL_POLL_MAX: Duration = Duration::from_secs(5);
 
 fn credentials_from(
     request: &ClusterRegistrationRequest,
