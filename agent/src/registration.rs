@@ -136,10 +136,7 @@ pub async fn register(
                 tracing::warn!(error = %format!("{err:#}"), "registration attempt failed; retrying in {delay:?}")
             }
         }
-        {
-            use rand::Rng;
-            tokio::time::sleep(delay.mul_f64(rand::rng().random_range(0.5..1.5))).await;
-        }
+        tokio::time::sleep(jittered(delay)).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
@@ -361,7 +358,6 @@ async fn wait_approved(
     api: &Api<ClusterRegistrationRequest>,
     name: &str,
 ) -> Result<ClusterRegistrationRequest> {
-    use rand::Rng;
     let mut delay = Duration::from_millis(100);
     loop {
         let request = match api.get(name).await {
@@ -370,7 +366,7 @@ async fn wait_approved(
             // (one flow: they share the bootstrap token's user): keep waiting, not start over.
             Err(kube::Error::Api(s)) if s.code == 429 => {
                 tracing::debug!(request = name, "the parent asked to retry later (429)");
-                tokio::time::sleep(delay.mul_f64(rand::rng().random_range(0.5..1.5))).await;
+                tokio::time::sleep(jittered(delay)).await;
                 delay = (delay * 2).min(APPROVAL_POLL_MAX);
                 continue;
             }
@@ -394,9 +390,16 @@ async fn wait_approved(
             }
         }
         // Jittered, so a thousand agents started at once do not poll in step.
-        tokio::time::sleep(delay.mul_f64(rand::rng().random_range(0.5..1.5))).await;
+        tokio::time::sleep(jittered(delay)).await;
         delay = (delay * 2).min(APPROVAL_POLL_MAX);
     }
+}
+
+/// `delay` × a random factor in [0.5, 1.5) (the generator is not held across an await: the
+/// future stays Send).
+fn jittered(delay: Duration) -> Duration {
+    use rand::Rng;
+    delay.mul_f64(rand::rng().random_range(0.5..1.5))
 }
 
 /// The longest wait between two looks at a pending request: a thousand agents waiting then
