@@ -113,7 +113,7 @@ pub async fn register(
         Api::namespaced(child.clone(), &opts.leader_election.resource_namespace);
     let mut delay = Duration::from_millis(250);
     let mut try_stored = true;
-    // How the parent is trusted, found once (cluster-info is not fetched again per attempt).
+    // The parent's pinned CA, found once (cluster-info is not fetched again per attempt).
     let mut trust: Option<ServerTrust> = None;
     loop {
         let attempt = async {
@@ -262,16 +262,24 @@ async fn parent_trust(opts: &Options) -> Result<ServerTrust> {
     })
 }
 
-/// Registers with the bootstrap token; `trust` is found on the first attempt and kept.
+/// Registers with the bootstrap token; a pinned CA in `trust` is found once and kept.
 async fn bootstrap(
     opts: &Options,
     cluster_id: &str,
     secrets: &Api<Secret>,
     trust: &mut Option<ServerTrust>,
 ) -> Result<ParentCredentials> {
+    // Only a pinned CA is kept: without one, the next attempt looks again (the parent's
+    // bootstrap signer may not have signed cluster-info for this token yet).
     let trust = match trust {
         Some(t) => t.clone(),
-        None => trust.insert(parent_trust(opts).await?).clone(),
+        None => {
+            let found = parent_trust(opts).await?;
+            if matches!(found, ServerTrust::Ca(_)) {
+                *trust = Some(found.clone());
+            }
+            found
+        }
     };
     let client = clusternet_component_base::client::client(token_config(
         &opts.cluster_reg_parent_url,
