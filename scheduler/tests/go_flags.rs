@@ -5,8 +5,8 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use clap::Parser;
 use clusternet_scheduler::options::Options;
+use clusternet_test_support::flags::assert_every_flag_parses;
 
 /// (flag, a value Go accepts), sorted by name.
 const GO_FLAGS: &[(&str, &str)] = &[
@@ -52,19 +52,6 @@ const GO_FLAGS: &[(&str, &str)] = &[
 
 #[test]
 fn every_go_flag_parses() {
-    let base = ["clusternet-scheduler"];
-    let mut refused = Vec::new();
-    for (name, value) in GO_FLAGS {
-        let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
-        args.push(format!("--{name}={value}"));
-        if let Err(err) = Options::try_parse_from(&args) {
-            refused.push(format!("--{name}={value}: {err}"));
-        }
-    }
-    assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
-    // All at once, as one command line.
-    let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
-    args.extend(GO_FLAGS.iter().map(|(n, v)| format!("--{n}={v}")));
-    Options::try_parse_from(&args).unwrap();
     assert_eq!(GO_FLAGS.len(), 38);
+    assert_every_flag_parses::<Options>(&["clusternet-scheduler"], GO_FLAGS);
 }

@@ -26,6 +26,7 @@ pub mod certs;
 pub mod charts;
 pub mod clusternet;
 pub mod controlplane;
+pub mod flags;
 pub mod haproxy;
 pub mod kubectl;
 pub mod kwok;
