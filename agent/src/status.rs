@@ -97,6 +97,7 @@ pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) 
     let reporter = Reporter {
         parent: Api::namespaced(parent, &settings.namespace),
         name: None,
+        last: None,
         settings: settings.clone(),
     };
     let mut cidrs = CidrLog::default();
@@ -573,11 +574,18 @@ pub fn aggregate_node_labels(
 struct Reporter {
     parent: Api<ManagedCluster>,
     name: Option<String>,
+    /// The object as the parent last returned it (from our own write): the next heartbeat
+    /// writes over it directly, so a heartbeat is one request, not a GET and a PUT. Anyone
+    /// else's change in between makes the write a 409, which reads it afresh.
+    last: Option<ManagedCluster>,
     settings: Settings,
 }
 
 impl Reporter {
     async fn managed_cluster(&mut self) -> Result<ManagedCluster> {
+        if let Some(mc) = self.last.take() {
+            return Ok(mc);
+        }
         if let Some(name) = &self.name
             && let Some(mc) = self.parent.get_opt(name).await?
         {
@@ -611,7 +619,9 @@ impl Reporter {
             .name
             .clone()
             .context("ManagedCluster without name")?;
-        self.patch_labels(&mc, &name, nodes).await?;
+        if let Some(patched) = self.patch_labels(&mc, &name, nodes).await? {
+            mc = patched;
+        }
         for attempt in 0..5 {
             if let Some(old) = mc
                 .status
@@ -635,7 +645,10 @@ impl Reporter {
                 .replace_status(&name, &PostParams::default(), &mc)
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(written) => {
+                    self.last = Some(written);
+                    return Ok(());
+                }
                 Err(kube::Error::Api(s)) if s.code == 409 && attempt < 4 => {
                     mc = self.parent.get(&name).await?;
                 }
@@ -650,7 +663,7 @@ impl Reporter {
         mc: &ManagedCluster,
         name: &str,
         nodes: &Store<Node>,
-    ) -> Result<()> {
+    ) -> Result<Option<ManagedCluster>> {
         let wanted = aggregate_node_labels(
             &nodes.state(),
             &self.settings.label_prefixes,
@@ -675,14 +688,15 @@ impl Reporter {
             }
         }
         if patch.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let body = serde_json::json!({"metadata": {"labels": patch}});
-        self.parent
+        let patched = self
+            .parent
             .patch(name, &PatchParams::default(), &Patch::Merge(&body))
             .await
             .context("patching ManagedCluster labels")?;
-        Ok(())
+        Ok(Some(patched))
     }
 }
 

@@ -27,16 +27,7 @@ struct State<K> {
     failures: HashMap<K, u32>,
 }
 
-/// First retry delay after a failure; doubles up to [`MAX_BACKOFF`].
-pub const BASE_BACKOFF: Duration = Duration::from_millis(500);
-/// Longest retry delay.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-/// The delay before retry number `failures` (1-based).
-pub fn backoff(failures: u32) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    BASE_BACKOFF.saturating_mul(1 << exp).min(MAX_BACKOFF)
-}
+pub use clusternet_component_base::reconcile::backoff;
 
 impl<K: Clone + Eq + Hash + Send + 'static> Default for Queue<K> {
     fn default() -> Self {
@@ -133,14 +124,6 @@ impl<K: Clone + Eq + Hash + Send + 'static> Queue<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        assert_eq!(backoff(1), Duration::from_millis(500));
-        assert_eq!(backoff(2), Duration::from_secs(1));
-        assert_eq!(backoff(4), Duration::from_secs(4));
-        assert_eq!(backoff(30), MAX_BACKOFF);
-    }
 
     #[tokio::test]
     async fn dedupes_and_never_hands_out_a_key_twice_at_once() {

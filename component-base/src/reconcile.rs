@@ -11,3 +11,113 @@ impl From<kube::Error> for ReconcileError {
         Self(err.into())
     }
 }
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Whether the parent turned the request away for load (429 from API Priority and Fairness,
+/// or a 503): such a failure is retried with a growing delay, not at once.
+pub fn is_throttled(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<kube::Error>(),
+            Some(kube::Error::Api(s)) if s.code == 429 || s.code == 503
+        )
+    })
+}
+
+/// First retry delay after a failure; doubles up to [`MAX_BACKOFF`].
+pub const BASE_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest retry delay.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The delay before retry number `failures` (1-based): client-go's per-item exponential
+/// backoff, from [`BASE_BACKOFF`] doubling up to [`MAX_BACKOFF`].
+pub fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    BASE_BACKOFF.saturating_mul(1 << exp).min(MAX_BACKOFF)
+}
+
+/// Failures per key, for an error policy that backs off per object (a fixed delay makes a
+/// thousand objects failing together, on a throttled parent, retry together forever).
+///
+/// A key whose last failure is long past (4 × its delay) starts over, so callers that cannot
+/// report successes still get a short first retry next time; such entries are dropped.
+#[derive(Default)]
+pub struct Retries<K> {
+    failures: Mutex<HashMap<K, (u32, Instant)>>,
+}
+
+impl<K: Eq + Hash> Retries<K> {
+    /// Counts a failure of `key` and returns the delay before its retry, jittered by up to a
+    /// quarter so that keys failing together spread out.
+    pub fn failed(&self, key: K) -> Duration {
+        let now = Instant::now();
+        let stale = |n: u32, at: Instant| now.duration_since(at) > backoff(n).saturating_mul(4);
+        let n = {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            if failures.len() > 4096 {
+                failures.retain(|_, (n, at)| !stale(*n, *at));
+            }
+            let (n, at) = failures.entry(key).or_insert((0, now));
+            if stale(*n, *at) {
+                *n = 0;
+            }
+            *n = n.saturating_add(1);
+            *at = now;
+            *n
+        };
+        use rand::Rng;
+        backoff(n).mul_f64(1.0 + rand::rng().random_range(0.0..0.25))
+    }
+
+    /// Forgets `key`'s failures (it succeeded, or is gone).
+    pub fn succeeded(&self, key: &K) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(500));
+        assert_eq!(backoff(2), Duration::from_secs(1));
+        assert_eq!(backoff(5), Duration::from_secs(8));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn throttled_is_429_or_503_anywhere_in_the_chain() {
+        let api = |code| {
+            anyhow::Error::from(kube::Error::Api(Box::new(
+                kube::core::Status::failure("busy", "TooManyRequests").with_code(code),
+            )))
+            .context("patching Localization x")
+        };
+        assert!(is_throttled(&api(429)));
+        assert!(is_throttled(&api(503)));
+        assert!(!is_throttled(&api(409)));
+        assert!(!is_throttled(&anyhow::anyhow!("feed not found")));
+    }
+
+    #[test]
+    fn retries_grow_per_key_and_reset_on_success() {
+        let r = Retries::default();
+        let first = r.failed("a");
+        assert!(first >= backoff(1) && first <= backoff(1).mul_f64(1.25));
+        let second = r.failed("a");
+        assert!(second >= backoff(2));
+        // Another key starts from the beginning.
+        assert!(r.failed("b") <= backoff(1).mul_f64(1.25));
+        r.succeeded(&"a");
+        assert!(r.failed("a") <= backoff(1).mul_f64(1.25));
+    }
+}

@@ -79,6 +79,7 @@ async fn racing_reconciles_make_one_base_per_cluster() -> Result<()> {
         releases: frozen(),
         rerender: deployer::Rerender::channel().0,
         synced: tokio::sync::watch::channel(true).1,
+        retries: Default::default(),
     });
     // Two at once, then two more: none of them sees a Base in its cache.
     let (a, b) = tokio::join!(
@@ -172,6 +173,7 @@ async fn duplicates_left_by_older_versions_are_removed() -> Result<()> {
         releases: frozen(),
         rerender: deployer::Rerender::channel().0,
         synced: tokio::sync::watch::channel(true).1,
+        retries: Default::default(),
     };
     controllers::populate_bases(&ctx, &sub).await?;
     let left: Vec<_> = api

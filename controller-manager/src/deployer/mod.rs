@@ -91,6 +91,8 @@ pub struct Ctx {
     pub rerender: Rerender,
     /// True once every cache has synced.
     pub synced: tokio::sync::watch::Receiver<bool>,
+    /// Per-object backoff of reconciles the parent turned away for load.
+    pub retries: clusternet_component_base::reconcile::Retries<String>,
 }
 
 impl Ctx {
@@ -213,6 +215,7 @@ pub async fn run(client: kube::Client, config: Config) {
         releases,
         rerender,
         synced,
+        retries: Default::default(),
         client,
         config,
     });

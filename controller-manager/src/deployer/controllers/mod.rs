@@ -47,9 +47,20 @@ pub(super) const SUBSCRIPTION: &str = "Subscription";
 pub(super) const BASE: &str = "Base";
 pub(super) const HELM_CHART: &str = "HelmChart";
 
-pub(super) fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, _: Arc<Ctx>) -> Action {
-    tracing::info!(object = %obj.name_any(), error = %err, "deployer: retrying");
-    Action::requeue(RETRY)
+pub(super) fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    // Turned away for load: back off per object (thousands of objects retrying every RETRY
+    // together keep the parent saturated: 300 rejected PATCHes/s with 2,000 Localizations).
+    let delay = if clusternet_component_base::reconcile::is_throttled(&err.0) {
+        ctx.retries.failed(format!(
+            "{}/{}",
+            std::any::type_name::<K>(),
+            key(obj.as_ref())
+        ))
+    } else {
+        RETRY
+    };
+    tracing::info!(object = %obj.name_any(), error = %err, retry_in = ?delay, "deployer: retrying");
+    Action::requeue(delay)
 }
 
 pub(super) async fn drain<K: Resource, E: std::fmt::Display>(
