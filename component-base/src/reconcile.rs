@@ -43,7 +43,7 @@ pub fn backoff(failures: u32) -> Duration {
 /// Failures per key, for an error policy that backs off per object (a fixed delay makes a
 /// thousand objects failing together, on a throttled parent, retry together forever).
 ///
-/// A key whose last failure is long past (4 × its delay) starts over, so callers that cannot
+/// A key whose last failure is long past (twice its delay and a minute) starts over, so callers that cannot
 /// report successes still get a short first retry next time; such entries are dropped.
 #[derive(Default)]
 pub struct Retries<K> {
@@ -55,7 +55,11 @@ impl<K: Eq + Hash> Retries<K> {
     /// quarter so that keys failing together spread out.
     pub fn failed(&self, key: K) -> Duration {
         let now = Instant::now();
-        let stale = |n: u32, at: Instant| now.duration_since(at) > backoff(n).saturating_mul(4);
+        // A retry's own failure can come a whole request timeout (60 s) after its delay: a
+        // request the parent queues before it answers 429 takes that long.
+        let stale = |n: u32, at: Instant| {
+            now.duration_since(at) > backoff(n).saturating_mul(2) + Duration::from_secs(60)
+        };
         let n = {
             let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
             if failures.len() > 4096 {
