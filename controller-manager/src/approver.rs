@@ -65,6 +65,12 @@ pub struct Ctx {
     retries: Retries<String>,
 }
 
+impl Ctx {
+    fn maintained(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.maintained.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Settings of the approver.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
@@ -284,13 +290,10 @@ async fn approve(crr: &ClusterRegistrationRequest, ctx: &Ctx) -> Result<()> {
     )
     .await?;
     // What `maintain` would do for this version of the request has just been done.
-    ctx.maintained
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(
-            name.clone(),
-            approved.metadata.resource_version.unwrap_or_default(),
-        );
+    ctx.maintained().insert(
+        name.clone(),
+        approved.metadata.resource_version.unwrap_or_default(),
+    );
     tracing::info!(request = %cluster.request, namespace = %ns, cluster = %mc_name, "approved cluster registration");
     Ok(())
 }
@@ -343,12 +346,7 @@ async fn maintain(crr: &ClusterRegistrationRequest, name: &str, ctx: &Ctx) -> Re
         return Ok(());
     }
     let version = crr.metadata.resource_version.clone().unwrap_or_default();
-    let done = ctx
-        .maintained
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(name)
-        == Some(&version);
+    let done = ctx.maintained().get(name) == Some(&version);
     if !done {
         label_namespace(ctx, &ns).await?;
         let owner = Cluster {
@@ -360,10 +358,7 @@ async fn maintain(crr: &ClusterRegistrationRequest, name: &str, ctx: &Ctx) -> Re
         if let Some(sa) = find_owned::<ServiceAccount>(ctx, &ns, &owner).await? {
             ensure_rbac(ctx, &crr.spec.cluster_id, &ns, &sa).await?;
         }
-        ctx.maintained
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), version);
+        ctx.maintained().insert(name.to_string(), version);
     }
     let plain = status
         .dedicated_token
