@@ -47,7 +47,8 @@ pub fn backoff(failures: u32) -> Duration {
 /// report successes still get a short first retry next time; such entries are dropped.
 #[derive(Default)]
 pub struct Retries<K> {
-    failures: Mutex<HashMap<K, (u32, Instant)>>,
+    /// Failures so far, when the last one was counted, and when its retry is due.
+    failures: Mutex<HashMap<K, (u32, Instant, Instant)>>,
 }
 
 impl<K: Eq + Hash> Retries<K> {
@@ -60,21 +61,31 @@ impl<K: Eq + Hash> Retries<K> {
         let stale = |n: u32, at: Instant| {
             now.duration_since(at) > backoff(n).saturating_mul(2) + Duration::from_secs(60)
         };
-        let n = {
-            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-            if failures.len() > 4096 {
-                failures.retain(|_, (n, at)| !stale(*n, *at));
-            }
-            let (n, at) = failures.entry(key).or_insert((0, now));
-            if stale(*n, *at) {
-                *n = 0;
-            }
-            *n = n.saturating_add(1);
-            *at = now;
-            *n
-        };
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() > 4096 {
+            failures.retain(|_, (n, at, _)| !stale(*n, *at));
+        }
+        let (n, at, due) = failures.entry(key).or_insert((0, now, now));
+        if stale(*n, *at) {
+            *n = 0;
+        }
+        *n = n.saturating_add(1);
+        *at = now;
         use rand::Rng;
-        backoff(n).mul_f64(1.0 + rand::rng().random_range(0.0..0.25))
+        let delay = backoff(*n).mul_f64(1.0 + rand::rng().random_range(0.0..0.25));
+        *due = now + delay;
+        delay
+    }
+
+    /// How long `key` still has to wait for the retry its last failure scheduled, if it has
+    /// to. A controller also runs a key when a watched object changes (a heartbeat, say), so
+    /// a reconcile that starts early should do nothing and requeue for this long: otherwise
+    /// those events retry a throttled key at their own rate instead of the backoff's.
+    pub fn pending(&self, key: &K) -> Option<Duration> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, _, due) = failures.get(key)?;
+        due.checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
     }
 
     /// Forgets `key`'s failures (it succeeded, or is gone).
@@ -123,5 +134,17 @@ mod tests {
         assert!(r.failed("b") <= backoff(1).mul_f64(1.25));
         r.succeeded(&"a");
         assert!(r.failed("a") <= backoff(1).mul_f64(1.25));
+    }
+
+    #[test]
+    fn a_failed_key_is_pending_until_its_retry_is_due() {
+        let r = Retries::default();
+        assert_eq!(r.pending(&"a"), None, "no failure, nothing to wait for");
+        let delay = r.failed("a");
+        let left = r.pending(&"a").expect("waiting for its retry");
+        assert!(left <= delay && left > delay / 2, "{left:?} of {delay:?}");
+        assert_eq!(r.pending(&"b"), None, "other keys are not held back");
+        r.succeeded(&"a");
+        assert_eq!(r.pending(&"a"), None, "a success clears the wait");
     }
 }

@@ -146,6 +146,17 @@ fn error_policy(crr: Arc<ClusterRegistrationRequest>, err: &Error, ctx: Arc<Ctx>
 pub use clusternet_component_base::reconcile::ReconcileError as Error;
 
 async fn reconcile(crr: Arc<ClusterRegistrationRequest>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    // Every heartbeat of the cluster brings its request here: a request that failed waits
+    // out its backoff (at 1,000 clusters, heartbeats retried failed namespace PATCHes at
+    // 16/s on a parent that was rejecting them).
+    if let Some(wait) = crr
+        .metadata
+        .name
+        .as_ref()
+        .and_then(|n| ctx.retries.pending(n))
+    {
+        return Ok(Action::requeue(wait));
+    }
     approve(&crr, &ctx).await.map_err(Error::from)?;
     if let Some(name) = &crr.metadata.name {
         ctx.retries.succeeded(name);
@@ -373,10 +384,17 @@ async fn maintain(crr: &ClusterRegistrationRequest, name: &str, ctx: &Ctx) -> Re
             .is_some_and(|s| s.last_observed_time.is_some());
         if used {
             let patch = serde_json::json!({"status": {"token": null}});
-            Api::<ClusterRegistrationRequest>::all(ctx.client.clone())
+            let removed = Api::<ClusterRegistrationRequest>::all(ctx.client.clone())
                 .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .context("removing the used token from the request")?;
+            // Our own write: nothing to maintain again for it.
+            if done || ctx.maintained().get(name).is_some() {
+                ctx.maintained().insert(
+                    name.to_string(),
+                    removed.metadata.resource_version.unwrap_or_default(),
+                );
+            }
             tracing::info!(request = %name, "the cluster has used its token: removed it from the request's status");
         }
     }
@@ -739,6 +757,14 @@ pub fn namespace_rules() -> Vec<PolicyRule> {
             &["managedclusters/status"],
             &[],
             &["get", "update", "patch"],
+        ),
+        // Liveness: its heartbeat Lease, renewed every update period (the status is written
+        // only when it changes).
+        rule(
+            &["coordination.k8s.io"],
+            &["leases"],
+            &[],
+            &["get", "create", "update"],
         ),
         // Pull mode: apply its Descriptions, hold them with a finalizer, report their status.
         rule(

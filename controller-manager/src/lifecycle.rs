@@ -5,6 +5,12 @@
 //! `clusters.clusternet.io/unschedulable:NoSchedule` taint (value = the condition's reason) on
 //! every cluster that is not Ready, removing it when it is Ready again.
 //!
+//! An agent of this project also renews a Lease named after its ManagedCluster in the
+//! cluster's namespace (as the kubelet renews its node Lease) and writes the status only when
+//! it changes: when that Lease is there, it alone tells liveness — stale once
+//! `renewTime + leaseDurationSeconds` has passed. A Go agent has no Lease and is judged by its
+//! status, as above.
+//!
 //! Each cluster is re-checked exactly when its grace period would run out, so detection takes
 //! the grace period, not a polling interval on top of it.
 
@@ -15,10 +21,12 @@ use anyhow::{Context, Result};
 use clusternet_apis::clusters::v1beta1::{CLUSTER_READY, ManagedCluster};
 use clusternet_apis::known;
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Taint;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
 /// Heartbeat period assumed when the agent did not report one (Clusternet's 3 minutes).
@@ -30,18 +38,34 @@ const MISSED_HEARTBEATS: i64 = 3;
 pub struct Ctx {
     client: kube::Client,
     resync: Duration,
+    /// The agents' heartbeat Leases (labelled with their cluster ID).
+    leases: Store<Lease>,
 }
 
 /// Runs the controller until the process ends.
 pub async fn run(client: kube::Client, resync: Duration) {
+    let (leases, mut renewals, _lease_watch) = clusternet_component_base::cache::spawn_shared(
+        Api::<Lease>::all(client.clone()),
+        watcher::Config::default().labels(known::CLUSTER_ID_LABEL),
+        "cluster heartbeat leases",
+        1,
+    );
+    let Some(renewals) = renewals.pop() else {
+        return;
+    };
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         resync,
+        leases,
     });
     Controller::new(
         Api::<ManagedCluster>::all(client),
         watcher::Config::default(),
     )
+    .watches_shared_stream(renewals, |lease: Arc<Lease>| {
+        let ns = lease.metadata.namespace.as_deref()?;
+        Some(ObjectRef::<ManagedCluster>::new(lease.metadata.name.as_deref()?).within(ns))
+    })
     .run(reconcile, error_policy, ctx)
     .for_each(|result| async move {
         if let Err(err) = result {
@@ -58,9 +82,27 @@ fn error_policy(mc: Arc<ManagedCluster>, err: &Error, _: Arc<Ctx>) -> Action {
     Action::requeue(Duration::from_secs(1))
 }
 
+/// When the cluster's heartbeat Lease runs out, if it has one written by its agent (held by
+/// its cluster ID, with a renewal and a duration).
+pub fn lease_deadline(mc: &ManagedCluster, lease: Option<&Lease>) -> Option<jiff::Timestamp> {
+    let spec = lease?.spec.as_ref()?;
+    if spec.holder_identity.as_deref() != Some(mc.spec.cluster_id.as_str()) {
+        return None;
+    }
+    let renewed = spec.renew_time.as_ref()?.0;
+    let duration = spec.lease_duration_seconds.filter(|d| *d > 0)?;
+    renewed
+        .checked_add(jiff::SignedDuration::from_secs(i64::from(duration)))
+        .ok()
+}
+
 /// The health verdict for a cluster at `now`: how long until it goes stale (None = already
-/// stale), and the Ready condition to set if it is.
-pub fn verdict(mc: &ManagedCluster, now: jiff::Timestamp) -> (Option<Duration>, Option<Condition>) {
+/// stale), and the Ready condition to set if it is. With a heartbeat Lease, the Lease decides.
+pub fn verdict(
+    mc: &ManagedCluster,
+    lease: Option<&Lease>,
+    now: jiff::Timestamp,
+) -> (Option<Duration>, Option<Condition>) {
     let status = mc.status.clone().unwrap_or_default();
     let frequency = status
         .heartbeat_frequency_seconds
@@ -73,7 +115,8 @@ pub fn verdict(mc: &ManagedCluster, now: jiff::Timestamp) -> (Option<Duration>, 
         .map(|t| t.0)
         .or_else(|| mc.metadata.creation_timestamp.as_ref().map(|t| t.0))
         .unwrap_or(now);
-    let deadline = last.checked_add(grace).unwrap_or(last);
+    let deadline =
+        lease_deadline(mc, lease).unwrap_or_else(|| last.checked_add(grace).unwrap_or(last));
     if now < deadline {
         let left = deadline.duration_since(now);
         return (
@@ -150,7 +193,18 @@ async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {
         .clone()
         .context("ManagedCluster without namespace")?;
     let api: Api<ManagedCluster> = Api::namespaced(ctx.client.clone(), &namespace);
-    let (left, stale) = verdict(mc, jiff::Timestamp::now());
+    let cached = ctx
+        .leases
+        .get(&ObjectRef::<Lease>::new(&name).within(&namespace));
+    let (mut left, mut stale) = verdict(mc, cached.as_deref(), jiff::Timestamp::now());
+    if stale.is_some() && cached.is_some() {
+        // The cache may be behind the Lease: ask the parent before calling the cluster lost.
+        let fresh = Api::<Lease>::namespaced(ctx.client.clone(), &namespace)
+            .get_opt(&name)
+            .await
+            .context("reading the cluster's heartbeat Lease")?;
+        (left, stale) = verdict(mc, fresh.as_ref(), jiff::Timestamp::now());
+    }
     let mut current = mc.clone();
     if let Some(condition) = stale {
         let status = current.status.get_or_insert_default();
@@ -224,11 +278,13 @@ mod tests {
         let m = mc(Some(t0), Some(10), Some(("True", "ManagedClusterReady")));
         let (left, cond) = verdict(
             &m,
+            None,
             t0.checked_add(jiff::SignedDuration::from_secs(29)).unwrap(),
         );
         assert_eq!((left, cond), (Some(Duration::from_secs(1)), None));
         let (left, cond) = verdict(
             &m,
+            None,
             t0.checked_add(jiff::SignedDuration::from_secs(31)).unwrap(),
         );
         assert!(left.is_none());
@@ -242,10 +298,51 @@ mod tests {
     #[test]
     fn never_reported_uses_creation_time_and_default_frequency() {
         let m = mc(None, None, None);
-        let (_, cond) = verdict(&m, "2026-01-01T00:08:59Z".parse().unwrap());
+        let (_, cond) = verdict(&m, None, "2026-01-01T00:08:59Z".parse().unwrap());
         assert!(cond.is_none(), "9 minutes of grace by default");
-        let (_, cond) = verdict(&m, "2026-01-01T00:09:01Z".parse().unwrap());
+        let (_, cond) = verdict(&m, None, "2026-01-01T00:09:01Z".parse().unwrap());
         assert_eq!(cond.unwrap().reason, "ClusterStatusNeverUpdated");
+    }
+
+    fn lease(holder: &str, renewed: jiff::Timestamp, seconds: i32) -> Lease {
+        Lease {
+            spec: Some(k8s_openapi::api::coordination::v1::LeaseSpec {
+                holder_identity: Some(holder.into()),
+                renew_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                    renewed,
+                )),
+                lease_duration_seconds: Some(seconds),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_renewed_lease_keeps_an_old_status_alive_and_its_lapse_decides() {
+        let t0: jiff::Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let at = |s: i64| t0.checked_add(jiff::SignedDuration::from_secs(s)).unwrap();
+        // Status written at t0 with a 3-minute period; Lease renewed at t0 + 170 s for 30 s.
+        let mut m = mc(Some(t0), Some(180), Some(("True", "ManagedClusterReady")));
+        m.spec.cluster_id = "id-1".into();
+        let l = lease("id-1", at(170), 30);
+        assert_eq!(
+            verdict(&m, Some(&l), at(199)).0,
+            Some(Duration::from_secs(1))
+        );
+        let (left, cond) = verdict(&m, Some(&l), at(201));
+        assert!(
+            left.is_none(),
+            "the Lease lapsed, though the status' grace has not"
+        );
+        assert_eq!(cond.unwrap().reason, "ClusterStatusUnknown");
+        // A Lease held by another identity, or without a renewal, is not this agent's.
+        let other = lease("id-2", at(170), 30);
+        assert!(
+            verdict(&m, Some(&other), at(201)).1.is_none(),
+            "judged by the status"
+        );
+        assert!(lease_deadline(&m, Some(&Lease::default())).is_none());
     }
 
     #[test]

@@ -59,14 +59,16 @@ type Checked = Mutex<HashMap<ObjectRef<HelmChart>, (Option<i64>, Instant)>>;
 /// Runs the HelmChart controller.
 pub async fn run_charts(ctx: Arc<Ctx>, charts: ReflectHandle<HelmChart>) {
     let checked: Arc<Checked> = Arc::new(Mutex::new(HashMap::new()));
-    let stream = Controller::for_shared_stream(charts, ctx.charts.clone()).run(
-        move |chart, ctx| {
-            let checked = checked.clone();
-            async move { reconcile_chart(chart, ctx, &checked).await }
-        },
-        error_policy,
-        ctx,
-    );
+    let stream = Controller::for_shared_stream(charts, ctx.charts.clone())
+        .with_config(super::controllers::workers())
+        .run(
+            move |chart, ctx| {
+                let checked = checked.clone();
+                async move { reconcile_chart(chart, ctx, &checked).await }
+            },
+            error_policy,
+            ctx,
+        );
     drain("helmchart", stream).await;
 }
 
@@ -305,6 +307,7 @@ pub async fn run_helm_descriptions(
     releases: ReflectHandle<HelmRelease>,
 ) {
     let stream = Controller::for_shared_stream(descs, ctx.descs.clone())
+        .with_config(super::controllers::workers())
         .owns_shared_stream(releases)
         .run(reconcile_helm_description, error_policy, ctx);
     drain("helm-deployer", stream).await;

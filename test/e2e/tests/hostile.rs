@@ -142,6 +142,21 @@ const WEBSOCKET: [(&str, &str); 4] = [
 ];
 
 impl Hostile {
+    /// The name of the ManagedCluster in namespace `ns`.
+    async fn managed_cluster(&self, ns: &str) -> Result<String> {
+        self.env
+            .parent
+            .kubectl([
+                "get",
+                "mcls",
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.items[0].metadata.name}",
+            ])
+            .await
+    }
+
     /// A TLS client to the parent's kube-apiserver, presenting `cert` if given.
     fn parent(&self, cert: Option<&Pem>) -> Result<DirectClient> {
         DirectClient::to_control_plane(&self.env.parent, cert)
@@ -442,18 +457,7 @@ fn a_cluster_cannot_escalate_or_change_its_identity() -> Result<()> {
         }
         // Its own ManagedCluster: labels it copies from nodes, yes; its spec and the labels
         // that identify it, no.
-        let mc = h
-            .env
-            .parent
-            .kubectl([
-                "get",
-                "mcls",
-                "-n",
-                ns1,
-                "-o",
-                "jsonpath={.items[0].metadata.name}",
-            ])
-            .await?;
+        let mc = h.managed_cluster(ns1).await?;
         k.run([
             "label",
             "mcls",
@@ -506,6 +510,54 @@ fn a_cluster_cannot_escalate_or_change_its_identity() -> Result<()> {
             "{}",
             out.stderr
         );
+        // Its heartbeat Lease (named after its ManagedCluster): its agent renews it; it cannot
+        // touch another cluster's, and the bootstrap token cannot write one at all.
+        let holder = wait_for(
+            "child1's heartbeat Lease",
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || async {
+                let out = h
+                    .env
+                    .parent
+                    .kubectl([
+                        "get",
+                        "lease",
+                        &mc,
+                        "-n",
+                        ns1,
+                        "-o",
+                        "jsonpath={.spec.holderIdentity}",
+                    ])
+                    .await;
+                Ok(out.ok().filter(|h| !h.is_empty()))
+            },
+        )
+        .await?;
+        assert_eq!(holder, h.ids[0]);
+        let ns2 = &h.namespaces[1];
+        let victim_mc = h.managed_cluster(ns2).await?;
+        let forged = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": victim_mc, "namespace": ns2,
+                         "labels": {"clusters.clusternet.io/cluster-id": h.ids[1]}},
+            "spec": {"holderIdentity": h.ids[1], "leaseDurationSeconds": 3600,
+                     "renewTime": "2030-01-01T00:00:00.000000Z"}})
+        .to_string();
+        refused(
+            k.output(["annotate", "lease", &victim_mc, "-n", ns2, "x=y"], None)
+                .await?,
+            "changing another cluster's Lease",
+        )?;
+        refused(
+            k.output(["apply", "-f", "-"], Some(&forged)).await?,
+            "writing another cluster's Lease",
+        )?;
+        refused(
+            h.bootstrap
+                .output(["apply", "-f", "-"], Some(&forged))
+                .await?,
+            "the bootstrap token writing a Lease",
+        )?;
         // The namespace enforces the restricted Pod Security Standard.
         let enforce = h
             .env

@@ -255,6 +255,50 @@ async fn a_silent_cluster_goes_not_ready_and_recovers() -> Result<()> {
     )
     .await?;
 
+    // Liveness rides on the heartbeat Lease: renewed every 2 s, while the unchanged status is
+    // not written again (the lease's first renewal is followed by one status write, which
+    // announces the longer status period).
+    let lease = || async {
+        let out = parent
+            .kubectl([
+                "get",
+                "lease",
+                "-A",
+                "-l",
+                "clusters.clusternet.io/cluster-id",
+                "-o",
+                "jsonpath={.items[0].spec.renewTime}",
+            ])
+            .await?;
+        anyhow::Ok(out)
+    };
+    wait_for(
+        "the heartbeat Lease",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async { Ok((!lease().await?.is_empty()).then_some(())) },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let written = || {
+        parent.kubectl(["get", "mcls", "-A", "-o", "jsonpath={.items[0].metadata.resourceVersion} {.items[0].status.heartbeatFrequencySeconds}"])
+    };
+    let (before, renewed) = (written().await?, lease().await?);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (after, renewed_again) = (written().await?, lease().await?);
+    assert_eq!(
+        before, after,
+        "an unchanged status is not rewritten every heartbeat"
+    );
+    assert!(
+        before.ends_with(" 180"),
+        "the status period it announces: {before}"
+    );
+    assert_ne!(
+        renewed, renewed_again,
+        "the Lease is renewed every heartbeat"
+    );
+
     agent.stop();
     let stopped = Instant::now();
     let seen = wait_for(
@@ -273,19 +317,18 @@ async fn a_silent_cluster_goes_not_ready_and_recovers() -> Result<()> {
     .await?;
     let elapsed = stopped.elapsed();
     eprintln!("agent stopped → Ready=Unknown after {elapsed:?}: {seen}");
-    // Not before the grace period: measured from the last heartbeat the parent recorded (a
-    // loaded machine may have delayed that heartbeat, so not from when the agent stopped).
-    let times = parent
+    // Not before the grace period: measured from the last renewal the parent recorded (a
+    // loaded machine may have delayed that renewal, so not from when the agent stopped).
+    let went = parent
         .kubectl([
             "get",
             "mcls",
             "-A",
             "-o",
-            "jsonpath={.items[0].status.lastObservedTime} {.items[0].status.conditions[?(@.type==\"Ready\")].lastTransitionTime}",
+            "jsonpath={.items[0].status.conditions[?(@.type==\"Ready\")].lastTransitionTime}",
         ])
         .await?;
-    let (last, went) = times.split_once(' ').context("two timestamps")?;
-    let last: jiff::Timestamp = last.parse()?;
+    let last: jiff::Timestamp = lease().await?.parse()?;
     let went: jiff::Timestamp = went.parse()?;
     let after = went.duration_since(last);
     // Timestamps have second resolution: 6 s of grace shows as at least 5 s.

@@ -42,6 +42,7 @@ pub async fn run_aggregate_status(
     let waiting: Arc<Waiting> = Arc::default();
     let record = waiting.clone();
     let stream = Controller::for_shared_stream(subs, ctx.subs.clone())
+        .with_config(workers())
         .watches_shared_stream(descs, move |desc: Arc<Description>| {
             let uid = desc.labels().get(known::CONFIG_SUBSCRIPTION_UID_LABEL)?;
             let sub = lookup.subs.find(|s| s.uid().as_deref() == Some(uid))?;

@@ -11,6 +11,7 @@ pub async fn run_bases(
     rerender: impl futures::Stream<Item = ObjectRef<Base>> + Send + 'static,
 ) {
     let stream = Controller::for_shared_stream(bases, ctx.bases.clone())
+        .with_config(workers())
         // Only deletions of Descriptions concern their Base (Go: the Description delete handler):
         // re-rendering on other Description changes would pick up ApplyLater overrides early.
         .watches_shared_stream(descs, |desc: Arc<Description>| {

@@ -8,14 +8,16 @@ pub(in crate::deployer) type Rendered = std::sync::Mutex<HashMap<String, Option<
 /// Runs the Manifest controller.
 pub async fn run_manifests(ctx: Arc<Ctx>, manifests: ReflectHandle<Manifest>) {
     let rendered: Arc<Rendered> = Arc::default();
-    let stream = Controller::for_shared_stream(manifests, ctx.manifests.clone()).run(
-        move |m, ctx| {
-            let rendered = rendered.clone();
-            async move { reconcile_manifest(m, ctx, &rendered).await }
-        },
-        error_policy,
-        ctx,
-    );
+    let stream = Controller::for_shared_stream(manifests, ctx.manifests.clone())
+        .with_config(workers())
+        .run(
+            move |m, ctx| {
+                let rendered = rendered.clone();
+                async move { reconcile_manifest(m, ctx, &rendered).await }
+            },
+            error_policy,
+            ctx,
+        );
     drain("manifest", stream).await;
 }
 

@@ -47,6 +47,16 @@ pub(super) const SUBSCRIPTION: &str = "Subscription";
 pub(super) const BASE: &str = "Base";
 pub(super) const HELM_CHART: &str = "HelmChart";
 
+/// Objects each deployer controller reconciles at a time. Unbounded, 2,000 Localizations
+/// at 1,000 clusters were 2,000 writes at once on a parent that could take a few hundred a
+/// second; 32 at a few milliseconds each is still far more than the parent accepts.
+const WORKERS: u16 = 32;
+
+/// The controller configuration every deployer controller runs with.
+pub(in crate::deployer) fn workers() -> kube::runtime::controller::Config {
+    kube::runtime::controller::Config::default().concurrency(WORKERS)
+}
+
 pub(super) fn error_policy<K: ResourceExt>(obj: Arc<K>, err: &Error, ctx: Arc<Ctx>) -> Action {
     // Turned away for load: back off per object (thousands of objects retrying every RETRY
     // together keep the parent saturated: 300 rejected PATCHes/s with 2,000 Localizations).

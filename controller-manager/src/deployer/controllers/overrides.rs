@@ -44,21 +44,17 @@ impl Overrides for Globalization {
 
 /// Runs the Localization controller.
 pub async fn run_localizations(ctx: Arc<Ctx>, locs: ReflectHandle<Localization>) {
-    let stream = Controller::for_shared_stream(locs, ctx.locs.clone()).run(
-        reconcile_overrides::<Localization>,
-        error_policy,
-        ctx,
-    );
+    let stream = Controller::for_shared_stream(locs, ctx.locs.clone())
+        .with_config(workers())
+        .run(reconcile_overrides::<Localization>, error_policy, ctx);
     drain("localization", stream).await;
 }
 
 /// Runs the Globalization controller.
 pub async fn run_globalizations(ctx: Arc<Ctx>, globs: ReflectHandle<Globalization>) {
-    let stream = Controller::for_shared_stream(globs, ctx.globs.clone()).run(
-        reconcile_overrides::<Globalization>,
-        error_policy,
-        ctx,
-    );
+    let stream = Controller::for_shared_stream(globs, ctx.globs.clone())
+        .with_config(workers())
+        .run(reconcile_overrides::<Globalization>, error_policy, ctx);
     drain("globalization", stream).await;
 }
 

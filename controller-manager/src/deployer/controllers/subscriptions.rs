@@ -10,6 +10,7 @@ pub async fn run_subscriptions(
 ) {
     let lookup = ctx.clone();
     let stream = Controller::for_shared_stream(subs, ctx.subs.clone())
+        .with_config(workers())
         .watches_shared_stream(bases, move |base: Arc<Base>| {
             let labels = base.labels();
             let ns = labels.get(known::CONFIG_SUBSCRIPTION_NAMESPACE_LABEL)?;
