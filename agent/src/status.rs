@@ -119,6 +119,9 @@ pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) 
     *collected.write().await = Some(first);
     let mut update = tokio::time::interval(settings.update_frequency);
     let mut collect_tick = tokio::time::interval(settings.collect_frequency);
+    // A slow parent delays the loop: ticks missed meanwhile are not made up in a burst.
+    update.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    collect_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // Every update period the Lease is renewed (one small write); the status is written
         // when it changed, when the Lease cannot carry liveness, and at least every
@@ -642,13 +645,11 @@ struct Reporter {
 }
 
 impl Reporter {
-    /// Whether the Lease carries liveness now.
+    /// Whether the Lease carries liveness: it was written once and has not been refused since
+    /// (a renewal turned away for load does not switch to status writes, which cost the
+    /// parent more).
     fn lease_in_use(&self) -> bool {
-        self.lease.last.is_some()
-            && self
-                .lease
-                .renewed_at
-                .is_some_and(|at| at.elapsed() < self.lease_duration())
+        self.lease.last.is_some() && self.lease.renewed_at.is_some()
     }
 
     /// How long a renewal holds: three update periods (the lifecycle controller's grace).
@@ -730,7 +731,11 @@ impl Reporter {
             // Someone else wrote it (or it exists from an earlier run): read it, write over
             // it next time, and report the status now.
             Err(kube::Error::Api(s)) if s.code == 409 => {
-                self.lease.last = self.leases.get_opt(&name).await.ok().flatten();
+                self.lease.last = match self.leases.get_opt(&name).await {
+                    Ok(fresh) => fresh,
+                    // Still there: the next renewal conflicts and reads it again.
+                    Err(_) => Some(lease),
+                };
                 self.lease.force_report = true;
             }
             // Deleted meanwhile: created again next time.
@@ -746,8 +751,10 @@ impl Reporter {
                     ..Default::default()
                 };
             }
+            // Throttled or unreachable: the next renewal writes over the same version.
             Err(err) => {
                 tracing::warn!(lease = %name, error = %err, "renewing the heartbeat Lease");
+                self.lease.last = Some(lease);
             }
         }
     }

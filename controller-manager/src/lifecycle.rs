@@ -40,6 +40,8 @@ pub struct Ctx {
     resync: Duration,
     /// The agents' heartbeat Leases (labelled with their cluster ID).
     leases: Store<Lease>,
+    /// Failures per cluster turned away for load, retried with a growing delay.
+    retries: clusternet_component_base::reconcile::Retries<String>,
 }
 
 /// Runs the controller until the process ends.
@@ -57,6 +59,7 @@ pub async fn run(client: kube::Client, resync: Duration) {
         client: client.clone(),
         resync,
         leases,
+        retries: Default::default(),
     });
     Controller::new(
         Api::<ManagedCluster>::all(client),
@@ -77,9 +80,24 @@ pub async fn run(client: kube::Client, resync: Duration) {
 
 pub use clusternet_component_base::reconcile::ReconcileError as Error;
 
-fn error_policy(mc: Arc<ManagedCluster>, err: &Error, _: Arc<Ctx>) -> Action {
-    tracing::warn!(cluster = %mc.metadata.name.as_deref().unwrap_or(""), error = %err, "cluster lifecycle; retrying");
-    Action::requeue(Duration::from_secs(1))
+fn error_policy(mc: Arc<ManagedCluster>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    // Turned away for load: back off per cluster (a thousand clusters retrying every second
+    // keep an overloaded parent overloaded).
+    let delay = if clusternet_component_base::reconcile::is_throttled(&err.0) {
+        ctx.retries.failed(key(&mc))
+    } else {
+        Duration::from_secs(1)
+    };
+    tracing::warn!(cluster = %mc.metadata.name.as_deref().unwrap_or(""), error = %err, retry_in = ?delay, "cluster lifecycle; retrying");
+    Action::requeue(delay)
+}
+
+fn key(mc: &ManagedCluster) -> String {
+    format!(
+        "{}/{}",
+        mc.metadata.namespace.as_deref().unwrap_or_default(),
+        mc.metadata.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// When the cluster's heartbeat Lease runs out, if it has one written by its agent (held by
@@ -178,7 +196,14 @@ pub fn desired_taints(mc: &ManagedCluster) -> Vec<Taint> {
 }
 
 async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    reconcile_inner(&mc, &ctx).await.map_err(Error::from)
+    // Each Lease renewal brings its cluster here: one that was turned away waits out its
+    // backoff.
+    if let Some(wait) = ctx.retries.pending(&key(&mc)) {
+        return Ok(Action::requeue(wait));
+    }
+    let action = reconcile_inner(&mc, &ctx).await.map_err(Error::from)?;
+    ctx.retries.succeeded(&key(&mc));
+    Ok(action)
 }
 
 async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {
@@ -196,15 +221,8 @@ async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {
     let cached = ctx
         .leases
         .get(&ObjectRef::<Lease>::new(&name).within(&namespace));
-    let (mut left, mut stale) = verdict(mc, cached.as_deref(), jiff::Timestamp::now());
-    if stale.is_some() && cached.is_some() {
-        // The cache may be behind the Lease: ask the parent before calling the cluster lost.
-        let fresh = Api::<Lease>::namespaced(ctx.client.clone(), &namespace)
-            .get_opt(&name)
-            .await
-            .context("reading the cluster's heartbeat Lease")?;
-        (left, stale) = verdict(mc, fresh.as_ref(), jiff::Timestamp::now());
-    }
+    // As kube-controller-manager's node lifecycle, from the cache alone.
+    let (left, stale) = verdict(mc, cached.as_deref(), jiff::Timestamp::now());
     let mut current = mc.clone();
     if let Some(condition) = stale {
         let status = current.status.get_or_insert_default();
