@@ -67,12 +67,14 @@ pub struct Options {
     #[arg(long, value_delimiter = ',', default_value = clusternet_apis::known::NODE_LABELS_KEY_PREFIX)]
     pub labels_aggregate_prefix: Vec<String>,
 
-    /// How often the status is reported to the parent (the heartbeat).
+    /// How often the heartbeat Lease is renewed on the parent (a cluster is lost after three
+    /// missed renewals); the status is written when it changes, and at least every 3 minutes.
     #[arg(long, default_value = "10s")]
     pub cluster_status_update_frequency: GoDuration,
 
-    /// How often the status is collected in this cluster.
-    #[arg(long, default_value = "5s")]
+    /// How often the status is collected in this cluster (Go's default, 20 s: each collection
+    /// asks the child's /version, /healthz, /livez and /readyz).
+    #[arg(long, default_value = "20s")]
     pub cluster_status_collect_frequency: GoDuration,
 
     /// Address of an external replica predictor, such as https://abc.com:8080. If not set, the

@@ -102,15 +102,30 @@ pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) 
     .await;
 
     let collected: Arc<RwLock<Option<ManagedClusterStatus>>> = Arc::new(RwLock::new(None));
+    let liveness = Arc::new(Liveness::default());
+    let (named, name) = tokio::sync::watch::channel(None);
+    // Its own task, as the kubelet renews its node Lease: a slow child or a slow status write
+    // must not hold the renewal back (measured at N = 1,000: clusters whose collection took
+    // longer than the grace period were marked lost while their agents ran).
+    let _renewer = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+        Renewer {
+            leases: Api::namespaced(parent.clone(), &settings.namespace),
+            state: LeaseState::default(),
+            liveness: liveness.clone(),
+            cluster_id: settings.cluster_id.clone(),
+            update_frequency: settings.update_frequency,
+        }
+        .run(name),
+    ));
     let mut reporter = Reporter {
-        parent: Api::namespaced(parent.clone(), &settings.namespace),
-        leases: Api::namespaced(parent, &settings.namespace),
+        parent: Api::namespaced(parent, &settings.namespace),
         name: None,
+        named,
         last: None,
         reported: None,
         reported_at: None,
         labels_reported: None,
-        lease: LeaseState::default(),
+        liveness,
         settings: settings.clone(),
     };
     let mut cidrs = CidrLog::default();
@@ -123,10 +138,9 @@ pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) 
     update.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     collect_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        // Every update period the Lease is renewed (one small write); the status is written
-        // when it changed, when the Lease cannot carry liveness, and at least every
-        // [`STATUS_REFRESH`].
-        let renew = tokio::select! {
+        // The status is written when it changed, every update period when the Lease cannot
+        // carry liveness, and at least every [`STATUS_REFRESH`].
+        let tick = tokio::select! {
             _ = update.tick() => true,
             _ = collect_tick.tick() => {
                 let status = collect(&child, &nodes, &pods, &settings).await;
@@ -135,12 +149,9 @@ pub async fn run(child: kube::Client, parent: kube::Client, settings: Settings) 
                 false
             }
         };
-        if renew {
-            reporter.renew_lease().await;
-        }
         let status = collected.read().await.clone();
         if let Some(status) = status
-            && reporter.due(&status, &nodes, renew)
+            && reporter.due(&status, &nodes, tick)
             && let Err(err) = reporter.report(status, &nodes).await
         {
             tracing::warn!(error = %format!("{err:#}"), "reporting cluster status");
@@ -167,9 +178,135 @@ struct LeaseState {
     renewed_at: Option<std::time::Instant>,
     /// The Lease may not be used before this (it was refused).
     off_until: Option<std::time::Instant>,
+}
+
+/// What the Lease's renewer tells the status reporter.
+#[derive(Default)]
+struct Liveness {
+    /// The Lease carries liveness: it was written and has not been refused since (a renewal
+    /// turned away for load does not switch to status writes, which cost the parent more).
+    in_use: std::sync::atomic::AtomicBool,
     /// The next status must be written: the Lease lapsed or was changed by someone else, so
     /// the lifecycle controller may have marked the cluster not ready.
-    force_report: bool,
+    force_report: std::sync::atomic::AtomicBool,
+}
+
+/// Renews the heartbeat Lease every update period.
+struct Renewer {
+    leases: Api<Lease>,
+    state: LeaseState,
+    liveness: Arc<Liveness>,
+    cluster_id: String,
+    update_frequency: Duration,
+}
+
+impl Renewer {
+    /// Waits for the ManagedCluster's name, then renews its Lease every update period until
+    /// the heartbeat stops.
+    async fn run(mut self, mut name: tokio::sync::watch::Receiver<Option<String>>) {
+        let name = match name.wait_for(Option::is_some).await {
+            Ok(known) => known.clone().unwrap_or_default(),
+            Err(_) => return,
+        };
+        let mut tick = tokio::time::interval(self.update_frequency);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.renew(&name).await;
+        }
+    }
+
+    /// How long a renewal holds: three update periods (the lifecycle controller's grace).
+    fn lease_duration(&self) -> Duration {
+        self.update_frequency * 3
+    }
+
+    fn force_report(&self) {
+        self.liveness
+            .force_report
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Renews the heartbeat Lease (named after the ManagedCluster, in its namespace), once the
+    /// ManagedCluster is known. A renewal that comes after the Lease lapsed, or finds that
+    /// someone else wrote it, makes the next status write happen at once.
+    async fn renew(&mut self, name: &str) {
+        let now = std::time::Instant::now();
+        if self.state.off_until.is_some_and(|until| now < until) {
+            return;
+        }
+        let lapsed = self
+            .state
+            .renewed_at
+            .is_none_or(|at| at.elapsed() >= self.lease_duration());
+        let mut lease = self.state.last.take().unwrap_or_else(|| Lease {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_string()),
+                labels: Some(BTreeMap::from([(
+                    known::CLUSTER_ID_LABEL.to_string(),
+                    self.cluster_id.clone(),
+                )])),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        lease.spec = Some(LeaseSpec {
+            holder_identity: Some(self.cluster_id.clone()),
+            lease_duration_seconds: i32::try_from(self.lease_duration().as_secs().max(1)).ok(),
+            renew_time: Some(MicroTime(jiff::Timestamp::now())),
+            ..lease.spec.unwrap_or_default()
+        });
+        let written = if lease.metadata.resource_version.is_some() {
+            self.leases
+                .replace(name, &PostParams::default(), &lease)
+                .await
+        } else {
+            self.leases.create(&PostParams::default(), &lease).await
+        };
+        match written {
+            Ok(lease) => {
+                self.state.last = Some(lease);
+                self.state.renewed_at = Some(now);
+                self.liveness
+                    .in_use
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                if lapsed {
+                    self.force_report();
+                }
+            }
+            // Someone else wrote it (or it exists from an earlier run): read it, write over
+            // it next time, and report the status now.
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                self.state.last = match self.leases.get_opt(name).await {
+                    Ok(fresh) => fresh,
+                    // Still there: the next renewal conflicts and reads it again.
+                    Err(_) => Some(lease),
+                };
+                self.force_report();
+            }
+            // Deleted meanwhile: created again next time.
+            Err(kube::Error::Api(s))
+                if s.code == 404
+                    && s.reason == "NotFound"
+                    && lease.metadata.resource_version.is_some() => {}
+            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => {
+                tracing::warn!(lease = %name, error = %s.message, retry_in = ?LEASE_RETRY, "the parent refuses the heartbeat Lease: the status carries liveness instead");
+                self.state = LeaseState {
+                    off_until: Some(now + LEASE_RETRY),
+                    ..Default::default()
+                };
+                self.liveness
+                    .in_use
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+                self.force_report();
+            }
+            // Throttled or unreachable: the next renewal writes over the same version.
+            Err(err) => {
+                tracing::warn!(lease = %name, error = %err, "renewing the heartbeat Lease");
+                self.state.last = Some(lease);
+            }
+        }
+    }
 }
 
 /// The status as written, without what changes on every collection.
@@ -629,8 +766,9 @@ pub fn aggregate_node_labels(
 
 struct Reporter {
     parent: Api<ManagedCluster>,
-    leases: Api<Lease>,
     name: Option<String>,
+    /// Tells the Lease's renewer the ManagedCluster's name, once known.
+    named: tokio::sync::watch::Sender<Option<String>>,
     /// The object as the parent last returned it (from our own write): the next heartbeat
     /// writes over it directly, so a heartbeat is one request, not a GET and a PUT. Anyone
     /// else's change in between makes the write a 409, which reads it afresh.
@@ -640,21 +778,15 @@ struct Reporter {
     reported_at: Option<std::time::Instant>,
     /// The aggregated node labels as last written.
     labels_reported: Option<BTreeMap<String, String>>,
-    lease: LeaseState,
+    liveness: Arc<Liveness>,
     settings: Settings,
 }
 
 impl Reporter {
-    /// Whether the Lease carries liveness: it was written once and has not been refused since
-    /// (a renewal turned away for load does not switch to status writes, which cost the
-    /// parent more).
     fn lease_in_use(&self) -> bool {
-        self.lease.last.is_some() && self.lease.renewed_at.is_some()
-    }
-
-    /// How long a renewal holds: three update periods (the lifecycle controller's grace).
-    fn lease_duration(&self) -> Duration {
-        self.settings.update_frequency * 3
+        self.liveness
+            .in_use
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `heartbeatFrequencySeconds` to report: how often the status is written for sure.
@@ -671,7 +803,10 @@ impl Reporter {
     fn due(&mut self, status: &ManagedClusterStatus, nodes: &Store<Node>, tick: bool) -> bool {
         let mut status = comparable(status);
         status.heartbeat_frequency_seconds = Some(self.status_period().as_secs() as i64);
-        if std::mem::take(&mut self.lease.force_report)
+        if self
+            .liveness
+            .force_report
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
             || self.reported.as_ref() != Some(&status)
             || self.labels_reported.as_ref() != Some(&self.wanted_labels(nodes))
         {
@@ -681,82 +816,6 @@ impl Reporter {
             || self.reported_at.is_none_or(|at| {
                 at.elapsed() + self.settings.update_frequency / 2 >= self.status_period()
             }))
-    }
-
-    /// Renews the heartbeat Lease (named after the ManagedCluster, in its namespace), once the
-    /// ManagedCluster is known. A renewal that comes after the Lease lapsed, or finds that
-    /// someone else wrote it, makes the next status write happen at once.
-    async fn renew_lease(&mut self) {
-        let Some(name) = self.name.clone() else {
-            return;
-        };
-        let now = std::time::Instant::now();
-        if self.lease.off_until.is_some_and(|until| now < until) {
-            return;
-        }
-        let lapsed = self
-            .lease
-            .renewed_at
-            .is_none_or(|at| at.elapsed() >= self.lease_duration());
-        let mut lease = self.lease.last.take().unwrap_or_else(|| Lease {
-            metadata: kube::api::ObjectMeta {
-                name: Some(name.clone()),
-                labels: Some(BTreeMap::from([(
-                    known::CLUSTER_ID_LABEL.to_string(),
-                    self.settings.cluster_id.clone(),
-                )])),
-                ..Default::default()
-            },
-            ..Default::default()
-        });
-        lease.spec = Some(LeaseSpec {
-            holder_identity: Some(self.settings.cluster_id.clone()),
-            lease_duration_seconds: i32::try_from(self.lease_duration().as_secs().max(1)).ok(),
-            renew_time: Some(MicroTime(jiff::Timestamp::now())),
-            ..lease.spec.unwrap_or_default()
-        });
-        let written = if lease.metadata.resource_version.is_some() {
-            self.leases
-                .replace(&name, &PostParams::default(), &lease)
-                .await
-        } else {
-            self.leases.create(&PostParams::default(), &lease).await
-        };
-        match written {
-            Ok(lease) => {
-                self.lease.last = Some(lease);
-                self.lease.renewed_at = Some(now);
-                self.lease.force_report |= lapsed;
-            }
-            // Someone else wrote it (or it exists from an earlier run): read it, write over
-            // it next time, and report the status now.
-            Err(kube::Error::Api(s)) if s.code == 409 => {
-                self.lease.last = match self.leases.get_opt(&name).await {
-                    Ok(fresh) => fresh,
-                    // Still there: the next renewal conflicts and reads it again.
-                    Err(_) => Some(lease),
-                };
-                self.lease.force_report = true;
-            }
-            // Deleted meanwhile: created again next time.
-            Err(kube::Error::Api(s))
-                if s.code == 404
-                    && s.reason == "NotFound"
-                    && lease.metadata.resource_version.is_some() => {}
-            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => {
-                tracing::warn!(lease = %name, error = %s.message, retry_in = ?LEASE_RETRY, "the parent refuses the heartbeat Lease: the status carries liveness instead");
-                self.lease = LeaseState {
-                    off_until: Some(now + LEASE_RETRY),
-                    force_report: true,
-                    ..Default::default()
-                };
-            }
-            // Throttled or unreachable: the next renewal writes over the same version.
-            Err(err) => {
-                tracing::warn!(lease = %name, error = %err, "renewing the heartbeat Lease");
-                self.lease.last = Some(lease);
-            }
-        }
     }
 
     async fn managed_cluster(&mut self) -> Result<ManagedCluster> {
@@ -780,6 +839,7 @@ impl Reporter {
             )
         })?;
         self.name = mc.metadata.name.clone();
+        self.named.send_replace(self.name.clone());
         Ok(mc)
     }
 
