@@ -283,9 +283,11 @@ async fn go_manifest_and_chart_arguments_start_every_binary() -> Result<()> {
         "hub/15-tunnel-flowschema.yaml",
         "controller-manager/10-rbac.yaml",
         "controller-manager/15-metrics-auth-rbac.yaml",
+        "controller-manager/16-leader-election-flowschema.yaml",
         "controller-manager/20-cluster-identity-policy.yaml",
         "scheduler/10-rbac.yaml",
         "scheduler/15-metrics-auth-rbac.yaml",
+        "scheduler/16-leader-election-flowschema.yaml",
     ] {
         clusternet::apply_deploy(&parent, file).await?;
     }

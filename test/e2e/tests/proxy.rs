@@ -153,6 +153,28 @@ async fn tunnel_kubectl_watch_upgrades_rbac_metrics_and_agent_outage() -> Result
     eprintln!(
         "tunnels executing in FlowSchema clusternet-tunnels (priority level exempt): {executing}"
     );
+    // The controller-manager's leader election runs in `leader-election`, not behind the
+    // agents in `workload-low` (FlowSchema clusternet-controller-manager-leader-election).
+    let renewals = wait_for(
+        "the controller-manager's Lease requests in priority level leader-election",
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || async {
+            let metrics = parent.kubectl(["get", "--raw", "/metrics"]).await?;
+            let n: f64 = metrics
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix(
+                        r#"apiserver_flowcontrol_dispatched_requests_total{flow_schema="clusternet-controller-manager-leader-election",priority_level="leader-election"} "#,
+                    )
+                })
+                .filter_map(|v| v.trim().parse::<f64>().ok())
+                .sum();
+            Ok((n >= 1.0).then_some(n))
+        },
+    )
+    .await?;
+    eprintln!("controller-manager Lease requests dispatched in leader-election: {renewals}");
     let rbac = json!({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "e2e-impersonate-clusternet"},
          "rules": [{"apiGroups": [""], "resources": ["users"], "resourceNames": ["clusternet"], "verbs": ["impersonate"]},

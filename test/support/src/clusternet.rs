@@ -587,7 +587,7 @@ pub async fn install_scheduler(
 
 /// Starts `clusternet-<component>` for `parent` as ServiceAccount
 /// `clusternet-system/clusternet-<component>` with the RBAC of `deploy/<component>/10-rbac.yaml`
-/// and `15-metrics-auth-rbac.yaml`;
+/// and `15-metrics-auth-rbac.yaml`, and its leader-election FlowSchema;
 /// `args` come before `extra_args` (a repeated flag wins).
 async fn install_on_parent(
     parent: &ControlPlane,
@@ -600,6 +600,11 @@ async fn install_on_parent(
     apply_deploy(parent, "hub/00-namespaces.yaml").await?;
     apply_deploy(parent, &format!("{component}/10-rbac.yaml")).await?;
     apply_deploy(parent, &format!("{component}/15-metrics-auth-rbac.yaml")).await?;
+    apply_deploy(
+        parent,
+        &format!("{component}/16-leader-election-flowschema.yaml"),
+    )
+    .await?;
     let name = format!("clusternet-{component}");
     let kubeconfig = service_account_kubeconfig(
         parent,
