@@ -389,12 +389,10 @@ async fn maintain(crr: &ClusterRegistrationRequest, name: &str, ctx: &Ctx) -> Re
                 .await
                 .context("removing the used token from the request")?;
             // Our own write: nothing to maintain again for it.
-            if done || ctx.maintained().get(name).is_some() {
-                ctx.maintained().insert(
-                    name.to_string(),
-                    removed.metadata.resource_version.unwrap_or_default(),
-                );
-            }
+            ctx.maintained().insert(
+                name.to_string(),
+                removed.metadata.resource_version.unwrap_or_default(),
+            );
             tracing::info!(request = %name, "the cluster has used its token: removed it from the request's status");
         }
     }
