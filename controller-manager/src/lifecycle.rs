@@ -29,6 +29,8 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
+use crate::deployer::key;
+
 /// Heartbeat period assumed when the agent did not report one (Clusternet's 3 minutes).
 const DEFAULT_HEARTBEAT: i64 = 180;
 /// How many heartbeats may be missed.
@@ -84,20 +86,12 @@ fn error_policy(mc: Arc<ManagedCluster>, err: &Error, ctx: Arc<Ctx>) -> Action {
     // Turned away for load: back off per cluster (a thousand clusters retrying every second
     // keep an overloaded parent overloaded).
     let delay = if clusternet_component_base::reconcile::is_throttled(&err.0) {
-        ctx.retries.failed(key(&mc))
+        ctx.retries.failed(key(mc.as_ref()))
     } else {
         Duration::from_secs(1)
     };
     tracing::warn!(cluster = %mc.metadata.name.as_deref().unwrap_or(""), error = %err, retry_in = ?delay, "cluster lifecycle; retrying");
     Action::requeue(delay)
-}
-
-fn key(mc: &ManagedCluster) -> String {
-    format!(
-        "{}/{}",
-        mc.metadata.namespace.as_deref().unwrap_or_default(),
-        mc.metadata.name.as_deref().unwrap_or_default()
-    )
 }
 
 /// When the cluster's heartbeat Lease runs out, if it has one written by its agent (held by
@@ -198,11 +192,11 @@ pub fn desired_taints(mc: &ManagedCluster) -> Vec<Taint> {
 async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     // Each Lease renewal brings its cluster here: one that was turned away waits out its
     // backoff.
-    if let Some(wait) = ctx.retries.pending(&key(&mc)) {
+    if let Some(wait) = ctx.retries.pending(&key(mc.as_ref())) {
         return Ok(Action::requeue(wait));
     }
     let action = reconcile_inner(&mc, &ctx).await.map_err(Error::from)?;
-    ctx.retries.succeeded(&key(&mc));
+    ctx.retries.succeeded(&key(mc.as_ref()));
     Ok(action)
 }
 

@@ -136,16 +136,13 @@ async fn tunnel_kubectl_watch_upgrades_rbac_metrics_and_agent_outage() -> Result
         Duration::from_secs(30),
         Duration::from_millis(250),
         || async {
-            let metrics = parent.kubectl(["get", "--raw", "/metrics"]).await?;
-            let n = metrics
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix(
-                        r#"apiserver_flowcontrol_current_executing_requests{flow_schema="clusternet-tunnels",priority_level="exempt"} "#,
-                    )
-                })
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or(0.0);
+            let n = flowcontrol_figure(
+                parent,
+                "apiserver_flowcontrol_current_executing_requests",
+                "clusternet-tunnels",
+                "exempt",
+            )
+            .await?;
             Ok((n >= 2.0).then_some(n))
         },
     )
@@ -160,16 +157,13 @@ async fn tunnel_kubectl_watch_upgrades_rbac_metrics_and_agent_outage() -> Result
         Duration::from_secs(30),
         Duration::from_millis(250),
         || async {
-            let metrics = parent.kubectl(["get", "--raw", "/metrics"]).await?;
-            let n: f64 = metrics
-                .lines()
-                .filter_map(|l| {
-                    l.strip_prefix(
-                        r#"apiserver_flowcontrol_dispatched_requests_total{flow_schema="clusternet-controller-manager-leader-election",priority_level="leader-election"} "#,
-                    )
-                })
-                .filter_map(|v| v.trim().parse::<f64>().ok())
-                .sum();
+            let n = flowcontrol_figure(
+                parent,
+                "apiserver_flowcontrol_dispatched_requests_total",
+                "clusternet-controller-manager-leader-election",
+                "leader-election",
+            )
+            .await?;
             Ok((n >= 1.0).then_some(n))
         },
     )
@@ -548,4 +542,22 @@ async fn tunnel_kubectl_watch_upgrades_rbac_metrics_and_agent_outage() -> Result
         "the proxy took {back:?} to work again"
     );
     Ok(())
+}
+
+/// The parent's API Priority and Fairness `metric` for one FlowSchema and priority level (0
+/// when it has no sample yet).
+async fn flowcontrol_figure(
+    parent: &clusternet_test_support::ControlPlane,
+    metric: &str,
+    flow_schema: &str,
+    priority_level: &str,
+) -> Result<f64> {
+    let metrics = parent.kubectl(["get", "--raw", "/metrics"]).await?;
+    let series =
+        format!(r#"{metric}{{flow_schema="{flow_schema}",priority_level="{priority_level}"}} "#);
+    Ok(metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(series.as_str()))
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .sum())
 }
