@@ -405,7 +405,7 @@ async fn wait_approved(
 
 /// `delay` × a random factor in [0.5, 1.5) (the generator is not held across an await: the
 /// future stays Send).
-fn jittered(delay: Duration) -> Duration {
+pub(crate) fn jittered(delay: Duration) -> Duration {
     use rand::Rng;
     delay.mul_f64(rand::rng().random_range(0.5..1.5))
 }

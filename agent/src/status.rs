@@ -212,7 +212,24 @@ impl Renewer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            self.renew(&name).await;
+            self.renew_within_period(&name).await;
+        }
+    }
+
+    /// Renews the Lease, and when the parent turns the renewal away for load (429) or cannot
+    /// be reached, tries again after a short jittered wait (1 s, 2 s, 4 s ±50 %) until the
+    /// next period begins: a renewal rejected while the parent's queues are full is let
+    /// through seconds later, instead of a whole period later, when the Lease may have lapsed.
+    async fn renew_within_period(&mut self, name: &str) {
+        let started = tokio::time::Instant::now();
+        let mut delay = LEASE_RENEW_RETRY;
+        while self.renew(name).await == Renewal::Retry {
+            let wait = crate::registration::jittered(delay);
+            if started.elapsed() + wait >= self.update_frequency {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            delay *= 2;
         }
     }
 
@@ -230,10 +247,10 @@ impl Renewer {
     /// Renews the heartbeat Lease (named after the ManagedCluster, in its namespace), once the
     /// ManagedCluster is known. A renewal that comes after the Lease lapsed, or finds that
     /// someone else wrote it, makes the next status write happen at once.
-    async fn renew(&mut self, name: &str) {
+    async fn renew(&mut self, name: &str) -> Renewal {
         let now = std::time::Instant::now();
         if self.state.off_until.is_some_and(|until| now < until) {
-            return;
+            return Renewal::Done;
         }
         let lapsed = self
             .state
@@ -275,7 +292,7 @@ impl Renewer {
                 }
             }
             // Someone else wrote it (or it exists from an earlier run): read it, write over
-            // it next time, and report the status now.
+            // it at once, and report the status now.
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 self.state.last = match self.leases.get_opt(name).await {
                     Ok(fresh) => fresh,
@@ -283,6 +300,7 @@ impl Renewer {
                     Err(_) => Some(lease),
                 };
                 self.force_report();
+                return Renewal::Retry;
             }
             // Deleted meanwhile: created again next time.
             Err(kube::Error::Api(s))
@@ -300,14 +318,28 @@ impl Renewer {
                     .store(false, std::sync::atomic::Ordering::Relaxed);
                 self.force_report();
             }
-            // Throttled or unreachable: the next renewal writes over the same version.
+            // Throttled or unreachable: the retry writes over the same version.
             Err(err) => {
                 tracing::warn!(lease = %name, error = %err, "renewing the heartbeat Lease");
                 self.state.last = Some(lease);
+                return Renewal::Retry;
             }
         }
+        Renewal::Done
     }
 }
+
+/// What became of one renewal.
+#[derive(Debug, PartialEq, Eq)]
+enum Renewal {
+    /// Written, or settled until the next period (conflict, refused, deleted).
+    Done,
+    /// Turned away for load or not delivered: worth trying again within the period.
+    Retry,
+}
+
+/// The first wait before a renewal turned away is tried again (then doubled).
+const LEASE_RENEW_RETRY: Duration = Duration::from_secs(1);
 
 /// The status as written, without what changes on every collection.
 fn comparable(status: &ManagedClusterStatus) -> ManagedClusterStatus {
@@ -949,6 +981,130 @@ impl Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod renewer {
+        use super::*;
+        use http::{Request, Response};
+        use kube::client::Body;
+
+        fn respond(
+            send: tower_test::mock::SendResponse<Response<Body>>,
+            code: u16,
+            body: serde_json::Value,
+        ) {
+            send.send_response(
+                Response::builder()
+                    .status(code)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                    .unwrap(),
+            );
+        }
+
+        fn lease(rv: &str) -> serde_json::Value {
+            serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": "mc", "namespace": "clusternet-x", "resourceVersion": rv},
+                "spec": {"holderIdentity": "id"}})
+        }
+
+        fn too_many() -> serde_json::Value {
+            serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "reason": "TooManyRequests", "code": 429,
+                "message": "the server has received too many requests and has asked us to try again later"})
+        }
+
+        fn renewer(client: kube::Client) -> Renewer {
+            Renewer {
+                leases: Api::namespaced(client, "clusternet-x"),
+                state: LeaseState::default(),
+                liveness: Arc::new(Liveness::default()),
+                cluster_id: "id".to_string(),
+                update_frequency: Duration::from_secs(10),
+            }
+        }
+
+        /// A renewal the parent turns away for load is tried again within the period, over the
+        /// same version, seconds later rather than a whole period later.
+        #[tokio::test(start_paused = true)]
+        async fn a_throttled_renewal_is_retried_within_the_period() {
+            let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+            let mut renewer = renewer(kube::Client::new(service, "default"));
+            let parent = tokio::spawn(async move {
+                let (req, send) = handle.next_request().await.unwrap();
+                assert_eq!(req.method(), http::Method::POST);
+                respond(send, 201, lease("1"));
+                let mut times = Vec::new();
+                for answer in [429, 429, 200] {
+                    let (req, send) = handle.next_request().await.unwrap();
+                    assert_eq!(req.method(), http::Method::PUT);
+                    assert_eq!(
+                        req.uri().path(),
+                        "/apis/coordination.k8s.io/v1/namespaces/clusternet-x/leases/mc"
+                    );
+                    times.push(tokio::time::Instant::now());
+                    if answer == 429 {
+                        respond(send, 429, too_many());
+                    } else {
+                        respond(send, 200, lease("2"));
+                    }
+                }
+                times
+            });
+            renewer.renew_within_period("mc").await;
+            assert!(
+                renewer
+                    .liveness
+                    .in_use
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            );
+            let before = tokio::time::Instant::now();
+            renewer.renew_within_period("mc").await;
+            let times = tokio::time::timeout(Duration::from_secs(60), parent)
+                .await
+                .expect("the renewal was not tried again within the period")
+                .unwrap();
+            assert!(
+                times[2] - before < Duration::from_secs(10),
+                "renewed {:?} after the period began",
+                times[2] - before
+            );
+            assert!(times[1] > times[0] && times[2] > times[1]);
+            assert_eq!(
+                renewer
+                    .state
+                    .last
+                    .as_ref()
+                    .and_then(|l| l.metadata.resource_version.as_deref()),
+                Some("2")
+            );
+        }
+
+        /// Retries stop when the next period begins: a parent that keeps turning renewals away
+        /// gets at most a few more requests per period.
+        #[tokio::test(start_paused = true)]
+        async fn retries_stop_at_the_end_of_the_period() {
+            let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+            let mut renewer = renewer(kube::Client::new(service, "default"));
+            let parent = tokio::spawn(async move {
+                let mut count = 0;
+                while let Some((_, send)) = handle.next_request().await {
+                    count += 1;
+                    respond(send, 429, too_many());
+                }
+                count
+            });
+            let started = tokio::time::Instant::now();
+            renewer.renew_within_period("mc").await;
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{:?}",
+                started.elapsed()
+            );
+            drop(renewer);
+            let count = parent.await.unwrap();
+            assert!((3..=5).contains(&count), "{count} attempts in one period");
+        }
+    }
 
     #[test]
     fn metrics_server_usage_as_gos() {
