@@ -1,7 +1,8 @@
 //! The agent's end of the tunnel: a websocket to
-//! `<parent>/apis/proxies.clusternet.io/v1alpha1/sockets/<cluster-id>` (through the parent's
-//! aggregator to the hub), authenticated with the cluster's own parent credentials, carrying the
-//! streams the hub opens into this cluster.
+//! `<parent>/apis/proxies.clusternet.io/v1alpha1/sockets?watch=true&fieldSelector=metadata.name%3D<cluster-id>`
+//! (or, to a hub that does not serve that, Go Clusternet's `sockets/<cluster-id>`; see [`run`])
+//! through the parent's aggregator to the hub, authenticated with the cluster's own parent
+//! credentials, carrying the streams the hub opens into this cluster.
 //!
 //! Unlike Go Clusternet, which skips verification of the parent's certificate here, the
 //! connection verifies it against the CA the agent pinned at registration. Reconnection backs off
@@ -18,7 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clusternet_tunnel::{ConnectHandler, ConnectRequest, Session, SessionConfig, socket_url};
+use clusternet_tunnel::{
+    ConnectError, ConnectHandler, ConnectRequest, Session, SessionConfig, socket_url,
+    watch_socket_url,
+};
 use rand::Rng;
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 
@@ -140,16 +144,39 @@ fn backoff(failures: u32) -> Duration {
 }
 
 /// Keeps the tunnel up until the task is dropped.
+///
+/// The tunnel is asked for as a watch of the cluster's socket first ([`watch_socket_url`]):
+/// kube-apiserver gives a watch's API Priority and Fairness seat back once it is handed to the
+/// hub, where the `sockets/<id>` GET Clusternet's agent sends holds one for the tunnel's whole
+/// life. A hub that answers the watch with 404 or 405 (Go Clusternet's) gets the GET instead,
+/// from then on once the GET has worked.
 pub async fn run(settings: Settings) -> Result<()> {
-    let url = socket_url(&settings.parent_url, &settings.cluster_id)
-        .context("building the tunnel URL")?;
-    let request = ConnectRequest::new(url.clone())
-        .bearer_token(&settings.token)
-        .context("tunnel credentials")?
-        .tls(tls_config(&settings.ca_pem)?);
+    let tls = tls_config(&settings.ca_pem)?;
+    let request = |url: String| -> Result<ConnectRequest> {
+        Ok(ConnectRequest::new(url)
+            .bearer_token(&settings.token)
+            .context("tunnel credentials")?
+            .tls(tls.clone()))
+    };
+    let watch = request(
+        watch_socket_url(&settings.parent_url, &settings.cluster_id)
+            .context("building the tunnel URL")?,
+    )?;
+    let get = request(
+        socket_url(&settings.parent_url, &settings.cluster_id)
+            .context("building the tunnel URL")?,
+    )?;
+    let mut hub_serves_watch = true;
     let mut failures = 0u32;
     loop {
-        match request.connect().await {
+        let connected =
+            connect_either(&mut hub_serves_watch, || watch.connect(), || get.connect()).await;
+        let url = if hub_serves_watch {
+            watch.url()
+        } else {
+            get.url()
+        };
+        match connected {
             Ok(ws) => {
                 let started = Instant::now();
                 tracing::info!(%url, "tunnel connected");
@@ -185,9 +212,108 @@ pub async fn run(settings: Settings) -> Result<()> {
     }
 }
 
+/// Opens the tunnel with `watch` while the hub serves that form, else with `get`; a 404 or 405
+/// to the watch is tried again at once with `get`, and once that works, `get` is used from then
+/// on (a hub that does not serve the watch, as Go Clusternet's).
+async fn connect_either<T, W, G>(
+    hub_serves_watch: &mut bool,
+    watch: impl FnOnce() -> W,
+    get: impl FnOnce() -> G,
+) -> Result<T, ConnectError>
+where
+    W: std::future::Future<Output = Result<T, ConnectError>>,
+    G: std::future::Future<Output = Result<T, ConnectError>>,
+{
+    if !*hub_serves_watch {
+        return get().await;
+    }
+    let connected = watch().await;
+    let not_served = matches!(
+        &connected,
+        Err(ConnectError::Http { status, .. }) if *status == 404 || *status == 405
+    );
+    if !not_served {
+        return connected;
+    }
+    let connected = get().await;
+    if connected.is_ok() {
+        tracing::info!(
+            "the hub does not serve the tunnel as a watch (Go Clusternet's hub): opening it with a GET of sockets/<cluster-id> from now on"
+        );
+        *hub_serves_watch = false;
+    }
+    connected
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn never(why: &str) -> Result<&'static str, ConnectError> {
+        panic!("{why}")
+    }
+
+    fn refused(status: u16) -> Result<&'static str, ConnectError> {
+        Err(ConnectError::Http {
+            status: http::StatusCode::from_u16(status).unwrap(),
+            reason: None,
+            message: String::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_watch_form_is_preferred_and_a_hub_without_it_gets_the_get() {
+        // This project's hub: the watch works, the GET is never sent.
+        let mut served = true;
+        let got = connect_either(
+            &mut served,
+            || async { Ok("watch") },
+            || async { never("GET sent although the watch worked") },
+        )
+        .await;
+        assert_eq!(got.unwrap(), "watch");
+        assert!(served);
+        // Refused for another reason (403, 503): nothing is decided, the watch is tried
+        // again next time, and the GET is not sent.
+        for status in [403, 503] {
+            let got = connect_either(
+                &mut served,
+                || async move { refused(status) },
+                || async { never("GET sent after a refusal that is not 404/405") },
+            )
+            .await;
+            assert!(got.is_err());
+            assert!(served);
+        }
+        // Both forms 404 (the hub does not know the cluster yet): the watch stays preferred.
+        let got = connect_either(
+            &mut served,
+            || async { refused(404) },
+            || async { refused(404) },
+        )
+        .await;
+        assert!(got.is_err());
+        assert!(served);
+        // Go Clusternet's hub: 404 (or 405) to the watch, the GET works and is used from then on.
+        for status in [404, 405] {
+            let mut served = true;
+            let got = connect_either(
+                &mut served,
+                || async move { refused(status) },
+                || async { Ok("get") },
+            )
+            .await;
+            assert_eq!(got.unwrap(), "get");
+            assert!(!served);
+            let got = connect_either(
+                &mut served,
+                || async { never("watch tried again on a hub that does not serve it") },
+                || async { Ok("get") },
+            )
+            .await;
+            assert_eq!(got.unwrap(), "get");
+        }
+    }
 
     #[test]
     fn backoff_grows_to_the_cap_with_jitter() {

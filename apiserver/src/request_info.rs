@@ -503,6 +503,29 @@ mod tests {
     }
 
     #[test]
+    fn a_socket_watched_by_name_is_a_long_running_watch_of_that_name() {
+        let got = RequestInfo::parse(
+            &Method::GET,
+            "/apis/proxies.clusternet.io/v1alpha1/sockets",
+            Some("watch=true&fieldSelector=metadata.name%3Dabc"),
+        );
+        assert_eq!(
+            (got.verb.as_str(), got.resource.as_str(), got.name.as_str()),
+            ("watch", "sockets", "abc")
+        );
+        assert_eq!(got.parts, ["sockets"]);
+        assert!(got.is_long_running());
+        // The path form names the socket in the path: its parts say so.
+        let got = RequestInfo::parse(
+            &Method::GET,
+            "/apis/proxies.clusternet.io/v1alpha1/watch/sockets/abc",
+            None,
+        );
+        assert_eq!((got.verb.as_str(), got.name.as_str()), ("watch", "abc"));
+        assert_eq!(got.parts, ["sockets", "abc"]);
+    }
+
+    #[test]
     fn proxy_subresource_keeps_its_tail_in_parts_and_is_long_running() {
         let got = info(
             Method::POST,

@@ -115,6 +115,33 @@ impl ConnectError {
 /// The tunnel URL for a parent apiserver URL and cluster id, as Clusternet's agent builds it:
 /// `http` → `ws`, `https` → `wss`, and [`SOCKETS_PATH`]`/<cluster-id>` appended to any path.
 pub fn socket_url(parent_server: &str, cluster_id: &str) -> Result<String, ConnectError> {
+    Ok(format!(
+        "{}/{cluster_id}",
+        sockets_base(parent_server, cluster_id)?
+    ))
+}
+
+/// The same tunnel asked for as a watch of the cluster's own socket:
+/// [`SOCKETS_PATH`]`?watch=true&fieldSelector=metadata.name%3D<cluster-id>`.
+///
+/// kube-apiserver counts the `sockets/<cluster-id>` GET as an ordinary request, so API
+/// Priority and Fairness holds a seat for it for as long as the tunnel is up; with the
+/// FlowSchema that puts tunnels in `exempt`, a thousand tunnels are a thousand exempt seats,
+/// which the apiserver takes out of what every other priority level may borrow. A watch is
+/// long-running: its seat is given back as soon as the aggregator hands it to the hub. RBAC
+/// authorizes it as `watch` on `sockets` with the cluster id as the resource name, which the
+/// agent's role (`sockets`, its own id, every verb) already allows. Go Clusternet's hub does
+/// not serve this form; an agent falls back to [`socket_url`] when it is refused with 404 or
+/// 405.
+pub fn watch_socket_url(parent_server: &str, cluster_id: &str) -> Result<String, ConnectError> {
+    Ok(format!(
+        "{}?watch=true&fieldSelector=metadata.name%3D{cluster_id}",
+        sockets_base(parent_server, cluster_id)?
+    ))
+}
+
+/// `<ws|wss>://<authority><path>/`[`SOCKETS_PATH`], after checking the cluster id.
+fn sockets_base(parent_server: &str, cluster_id: &str) -> Result<String, ConnectError> {
     let uri: http::Uri = parent_server
         .parse()
         .map_err(|e| ConnectError::InvalidRequest(format!("parent URL {parent_server:?}: {e}")))?;
@@ -130,7 +157,12 @@ pub fn socket_url(parent_server: &str, cluster_id: &str) -> Result<String, Conne
     let authority = uri
         .authority()
         .ok_or_else(|| ConnectError::InvalidRequest("parent URL has no host".to_owned()))?;
-    if cluster_id.is_empty() || cluster_id.contains('/') {
+    // A cluster id is a UID: nothing in it needs escaping in a path or a query.
+    if cluster_id.is_empty()
+        || !cluster_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+    {
         return Err(ConnectError::InvalidRequest(format!(
             "invalid cluster id {cluster_id:?}"
         )));
@@ -140,9 +172,7 @@ pub fn socket_url(parent_server: &str, cluster_id: &str) -> Result<String, Conne
         path.push('/');
         path.push_str(segment);
     }
-    Ok(format!(
-        "{scheme}://{authority}{path}/{SOCKETS_PATH}/{cluster_id}"
-    ))
+    Ok(format!("{scheme}://{authority}{path}/{SOCKETS_PATH}"))
 }
 
 /// Opens the tunnel websocket; see the [module docs](self).
@@ -176,6 +206,11 @@ impl ConnectRequest {
             handshake_timeout: HANDSHAKE_TIMEOUT,
             websocket: crate::config::agent_websocket_config(),
         }
+    }
+
+    /// The URL this request opens.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Send `Authorization: Bearer <token>` (marked sensitive, never logged).
@@ -282,6 +317,25 @@ mod tests {
         );
         assert!(socket_url("ftp://parent", "abc").is_err());
         assert!(socket_url("https://parent", "a/b").is_err());
+    }
+
+    #[test]
+    fn watch_socket_url_names_the_socket_in_a_field_selector() {
+        assert_eq!(
+            watch_socket_url("https://10.0.0.1:6443/prefix", "2d4fb1d9-4b1a").unwrap(),
+            "wss://10.0.0.1:6443/prefix/apis/proxies.clusternet.io/v1alpha1/sockets?watch=true&fieldSelector=metadata.name%3D2d4fb1d9-4b1a"
+        );
+        // Nothing that would change the query or the path gets in.
+        for id in [
+            "a&watch=false",
+            "a,metadata.name=b",
+            "a b",
+            "a?b",
+            "a/b",
+            "",
+        ] {
+            assert!(watch_socket_url("https://parent", id).is_err(), "{id:?}");
+        }
     }
 
     #[test]

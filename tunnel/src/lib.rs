@@ -63,7 +63,7 @@ pub mod wire;
 
 pub use agent::{BoxedIo, ConnectHandler, DialFuture, Dialer, Io, RefusalMode, TcpDialer};
 pub use config::{SessionConfig, agent_websocket_config, websocket_config};
-pub use connect::{ClientWebSocket, ConnectError, ConnectRequest, socket_url};
+pub use connect::{ClientWebSocket, ConnectError, ConnectRequest, socket_url, watch_socket_url};
 pub use session::{DialError, Role, Session, SessionDriver, SessionError};
 pub use stats::{Stats, StatsSnapshot};
 pub use stream::{StreamError, TunnelReadHalf, TunnelStream, TunnelWriteHalf};

@@ -103,14 +103,24 @@ impl GroupHandler for Proxies {
         let connections = self.connections.clone();
         let idle_timeout = self.idle_timeout;
         Box::pin(async move {
-            // `sockets` is cluster-scoped and has no list, watch or proxy verbs of its own: as
+            // `sockets` is cluster-scoped and has no list or proxy verbs of its own: as
             // kube-apiserver answers for a cluster-scoped resource, a namespaced path and the
             // `watch/` and `proxy/` path prefixes are paths nothing serves. (Served, they would
-            // be authorized in the wrong scope or for the wrong verb.)
+            // be authorized in the wrong scope or for the wrong verb.) The one watch served is
+            // the tunnel asked for as a watch of one socket (`sockets?watch=true&fieldSelector=
+            // metadata.name=<id>`, an upgrade): the parent authorizes it as `watch` of that
+            // name and, a watch being long-running, holds no seat of API Priority and Fairness
+            // for it while it lasts.
+            let tunnel_watch = info.verb == "watch"
+                && !info.name.is_empty()
+                && info.subresource.is_empty()
+                // The name from the field selector, not from a `watch/sockets/<id>` path.
+                && info.parts.len() == 1
+                && req.headers().contains_key(http::header::UPGRADE);
             if info.resource != "sockets"
                 || info.name.is_empty()
                 || !info.namespace.is_empty()
-                || info.verb == "watch"
+                || (info.verb == "watch" && !tunnel_watch)
                 || info.verb == "proxy"
             {
                 return Err(ApiError::path_not_found());

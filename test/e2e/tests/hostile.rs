@@ -312,27 +312,47 @@ fn namespaced_and_prefixed_socket_paths_are_404() -> Result<()> {
 fn a_tunnel_is_accepted_only_from_its_own_cluster() -> Result<()> {
     SUITE.test(start, |h| async move {
         let mark = h.hub_log_mark();
-        let victim = proxies(&format!("sockets/{}", h.ids[1]));
-        // child1's credential may open only its own socket: the parent refuses.
-        let r = h.as_child1(Method::GET, &victim, &WEBSOCKET).await?;
-        let status = assert_code(&r, &[403], "child1 opening child2's tunnel")?;
-        eprintln!("child1 → child2's tunnel: {}", status["message"]);
-        // An admin passes the parent's RBAC; the hub still accepts child2's tunnel only from
-        // child2's own ServiceAccount.
-        let r = h.parent(Some(&h.admin))?.get(&victim, &WEBSOCKET).await?;
-        let status = assert_code(&r, &[403], "an admin opening child2's tunnel")?;
-        let message = status["message"].as_str().unwrap_or_default();
-        assert!(
-            message.contains("only a ServiceAccount of its dedicated namespace"),
-            "{status}"
-        );
-        // The bootstrap token: nothing either.
-        let out = h.bootstrap.output(["get", "--raw", &victim], None).await?;
-        assert!(
-            !out.success && out.stderr.contains("Forbidden"),
-            "{}",
-            out.stderr
-        );
+        // Both forms of the tunnel: Go Clusternet's GET of sockets/<id>, and the watch of one
+        // socket this project's agents open (authorized as `watch` of that name).
+        for victim in [
+            proxies(&format!("sockets/{}", h.ids[1])),
+            proxies(&format!(
+                "sockets?watch=true&fieldSelector=metadata.name%3D{}",
+                h.ids[1]
+            )),
+        ] {
+            // child1's credential may open only its own socket: the parent refuses.
+            let r = h.as_child1(Method::GET, &victim, &WEBSOCKET).await?;
+            let status = assert_code(&r, &[403], "child1 opening child2's tunnel")?;
+            eprintln!("child1 → {victim}: {}", status["message"]);
+            // An admin passes the parent's RBAC; the hub still accepts child2's tunnel only
+            // from child2's own ServiceAccount.
+            let r = h.parent(Some(&h.admin))?.get(&victim, &WEBSOCKET).await?;
+            let status = assert_code(&r, &[403], "an admin opening child2's tunnel")?;
+            let message = status["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("only a ServiceAccount of its dedicated namespace"),
+                "{victim}: {status}"
+            );
+            // The bootstrap token: nothing either.
+            let out = h.bootstrap.output(["get", "--raw", &victim], None).await?;
+            assert!(
+                !out.success && out.stderr.contains("Forbidden"),
+                "{victim}: {}",
+                out.stderr
+            );
+            // Nor anonymous.
+            let r = h.parent(None)?.get(&victim, &WEBSOCKET).await?;
+            assert_code(&r, &[401, 403], "anonymous opening child2's tunnel")?;
+        }
+        // A watch of sockets that is not a tunnel (no upgrade) is nothing the hub serves.
+        let watch = proxies(&format!(
+            "sockets?watch=true&fieldSelector=metadata.name%3D{}",
+            h.ids[1]
+        ));
+        let r = h.parent(Some(&h.admin))?.get(&watch, &[]).await?;
+        let status = assert_code(&r, &[404], "an admin watching child2's socket")?;
+        assert_eq!(status["reason"], "NotFound", "{status}");
         h.victim_unaffected(mark).await
     })
 }
