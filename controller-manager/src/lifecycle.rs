@@ -9,7 +9,9 @@
 //! cluster's namespace (as the kubelet renews its node Lease) and writes the status only when
 //! it changes: when that Lease is there, it alone tells liveness — stale once
 //! `renewTime + leaseDurationSeconds` has passed. A Go agent has no Lease and is judged by its
-//! status, as above.
+//! status, as above. Leases are judged from the controller's cache, and a lapsed one is read
+//! back from the parent before the cluster is marked, unless the cache holds another cluster's
+//! renewal made after the deadline (so a cache that fell behind does not mark the whole fleet).
 //!
 //! Each cluster is re-checked exactly when its grace period would run out, so detection takes
 //! the grace period, not a polling interval on top of it.
@@ -106,6 +108,14 @@ pub fn lease_deadline(mc: &ManagedCluster, lease: Option<&Lease>) -> Option<jiff
     renewed
         .checked_add(jiff::SignedDuration::from_secs(i64::from(duration)))
         .ok()
+}
+
+/// The latest renewal among `leases` (agents' Leases, held by their cluster ID).
+pub fn newest_renewal(leases: &[Arc<Lease>]) -> Option<jiff::Timestamp> {
+    leases
+        .iter()
+        .filter_map(|l| Some(l.spec.as_ref()?.renew_time.as_ref()?.0))
+        .max()
 }
 
 /// The health verdict for a cluster at `now`: how long until it goes stale (None = already
@@ -215,8 +225,24 @@ async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {
     let cached = ctx
         .leases
         .get(&ObjectRef::<Lease>::new(&name).within(&namespace));
-    // As kube-controller-manager's node lifecycle, from the cache alone.
-    let (left, stale) = verdict(mc, cached.as_deref(), jiff::Timestamp::now());
+    // As kube-controller-manager's node lifecycle, from the cache: a Lease renewal arrives
+    // every 10 s per cluster, and reading each one back would cost the parent as much again.
+    let now = jiff::Timestamp::now();
+    let (mut left, mut stale) = verdict(mc, cached.as_deref(), now);
+    // But a cache that fell behind (its watch delayed or re-listing on a parent that is
+    // overloaded) would call every cluster silent at once. The cache is known to be current
+    // past this cluster's deadline when it holds a renewal of another cluster made after that
+    // deadline; otherwise the Lease itself decides.
+    if stale.is_some()
+        && let Some(deadline) = lease_deadline(mc, cached.as_deref())
+        && newest_renewal(&ctx.leases.state()).is_none_or(|newest| newest <= deadline)
+    {
+        let fresh = Api::<Lease>::namespaced(ctx.client.clone(), &namespace)
+            .get_opt(&name)
+            .await
+            .context("reading the cluster's heartbeat Lease")?;
+        (left, stale) = verdict(mc, fresh.as_ref(), now);
+    }
     let mut current = mc.clone();
     if let Some(condition) = stale {
         let status = current.status.get_or_insert_default();
@@ -355,6 +381,20 @@ mod tests {
             "judged by the status"
         );
         assert!(lease_deadline(&m, Some(&Lease::default())).is_none());
+    }
+
+    #[test]
+    fn the_newest_renewal_in_the_cache_tells_whether_it_is_current() {
+        let t = |s: &str| -> jiff::Timestamp { format!("2026-01-01T00:00:{s}Z").parse().unwrap() };
+        let leases = [
+            Arc::new(lease("id-1", t("10"), 30)),
+            Arc::new(lease("id-2", t("45"), 30)),
+            Arc::new(Lease::default()),
+        ];
+        assert_eq!(newest_renewal(&leases), Some(t("45")));
+        // id-1's deadline (00:40) is behind a renewal the cache holds: the cache is current.
+        assert!(newest_renewal(&leases).is_some_and(|n| n > t("40")));
+        assert_eq!(newest_renewal(&[]), None);
     }
 
     #[test]
