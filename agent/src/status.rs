@@ -984,22 +984,9 @@ mod tests {
 
     mod renewer {
         use super::*;
+        use clusternet_test_support::mock::respond;
         use http::{Request, Response};
         use kube::client::Body;
-
-        fn respond(
-            send: tower_test::mock::SendResponse<Response<Body>>,
-            code: u16,
-            body: serde_json::Value,
-        ) {
-            send.send_response(
-                Response::builder()
-                    .status(code)
-                    .header("content-type", "application/json")
-                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
-                    .unwrap(),
-            );
-        }
 
         fn lease(rv: &str) -> serde_json::Value {
             serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",

@@ -623,15 +623,7 @@ mod tests {
             serde_json::from_slice(&bytes).unwrap()
         }
 
-        fn respond(send: tower_test::mock::SendResponse<Response<Body>>, code: u16, body: Value) {
-            send.send_response(
-                Response::builder()
-                    .status(code)
-                    .header("content-type", "application/json")
-                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
-                    .unwrap(),
-            );
-        }
+        use clusternet_test_support::mock::respond;
 
         #[tokio::test]
         async fn binds_with_a_status_merge_patch_and_an_event() {

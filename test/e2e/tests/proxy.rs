@@ -562,32 +562,12 @@ async fn flowcontrol_figure(
     flow_schema: &str,
     priority_level: &str,
 ) -> Result<f64> {
-    parent_figure(
-        parent,
-        metric,
-        &[
-            &format!(r#"flow_schema="{flow_schema}""#),
-            &format!(r#"priority_level="{priority_level}""#),
-        ],
-    )
-    .await
-}
-
-/// The sum of the parent's `metric` series whose labels include every one of `labels`.
-async fn parent_figure(
-    parent: &clusternet_test_support::ControlPlane,
-    metric: &str,
-    labels: &[&str],
-) -> Result<f64> {
     let metrics = parent.kubectl(["get", "--raw", "/metrics"]).await?;
+    let series =
+        format!(r#"{metric}{{flow_schema="{flow_schema}",priority_level="{priority_level}"}} "#);
     Ok(metrics
         .lines()
-        .filter_map(|l| l.strip_prefix(metric)?.strip_prefix('{'))
-        .filter_map(|l| l.split_once("} "))
-        .filter(|(series, _)| {
-            let series: Vec<&str> = series.split(',').collect();
-            labels.iter().all(|l| series.contains(l))
-        })
-        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+        .filter_map(|l| l.strip_prefix(series.as_str()))
+        .filter_map(|v| v.trim().parse::<f64>().ok())
         .sum())
 }

@@ -30,6 +30,7 @@ pub mod flags;
 pub mod haproxy;
 pub mod kubectl;
 pub mod kwok;
+pub mod mock;
 pub mod paths;
 pub mod process;
 pub mod shared;
