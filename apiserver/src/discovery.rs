@@ -119,6 +119,19 @@ impl Snapshot {
         &self.served
     }
 
+    /// The served group-versions with `gv` in place of the one of its name (or added).
+    pub fn served_with(&self, gv: &ApiGroupVersion) -> Vec<ApiGroupVersion> {
+        let mut served = self.served.clone();
+        match served
+            .iter_mut()
+            .find(|s| s.group_version == gv.group_version)
+        {
+            Some(existing) => *existing = gv.clone(),
+            None => served.push(gv.clone()),
+        }
+        served
+    }
+
     /// `/apis` in the given format, with the ETag for aggregated formats.
     pub fn apis(&self, format: DiscoveryFormat) -> (Bytes, Option<&str>) {
         match format {
@@ -232,16 +245,10 @@ impl Registry {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut served = guard.served.clone();
-        match served
-            .iter_mut()
-            .find(|s| s.group_version == gv.group_version)
-        {
-            Some(existing) if *existing == gv => return false,
-            Some(existing) => *existing = gv,
-            None => served.push(gv),
+        if guard.served.contains(&gv) {
+            return false;
         }
-        *guard = Arc::new(Snapshot::new(served));
+        *guard = Arc::new(Snapshot::new(guard.served_with(&gv)));
         true
     }
 }

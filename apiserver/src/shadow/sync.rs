@@ -158,7 +158,11 @@ impl Sync {
     }
 
     /// Rebuilds the OpenAPI documents with the parent's schemas for the mirrored kinds.
-    async fn rebuild_openapi(&mut self, resources: &[ShadowResource]) -> Result<()> {
+    async fn rebuild_openapi(
+        &mut self,
+        resources: &[ShadowResource],
+        gv: &clusternet_openapi::ApiGroupVersion,
+    ) -> Result<()> {
         // v3: one document per source group-version, fetched again only when its hash changes.
         let (_, body, _) = self.get("/openapi/v3", "application/json", None).await?;
         let discovery: serde_json::Value = serde_json::from_slice(&body)?;
@@ -230,7 +234,7 @@ impl Sync {
         if let Some((_, doc)) = &self.v2_cache {
             v2.add_json(doc)?;
         }
-        let served = self.registry.snapshot().served().to_vec();
+        let served = self.registry.snapshot().served_with(gv);
         self.openapi.rebuild(&served, &v2, &v3)?;
         Ok(())
     }
@@ -308,13 +312,16 @@ impl Sync {
     async fn once(&mut self) -> Result<()> {
         let (resources, crds) = self.discover().await?;
         let changed = self.last.as_ref() != Some(&resources);
+        let gv = catalog::group_version(&resources);
         if changed || !self.ready.load(Ordering::SeqCst) {
-            self.registry.set(catalog::group_version(&resources));
-            self.rebuild_openapi(&resources).await?;
+            self.rebuild_openapi(&resources, &gv).await?;
         }
         // Columns and patch schemas follow CRD changes that do not change the resource set.
+        // The handlers serve a resource before discovery names it: a client that finds it in
+        // discovery must not then get 404 from it.
         self.resources.set(self.mirror(&resources, &crds));
         if changed || !self.ready.load(Ordering::SeqCst) {
+            self.registry.set(gv);
             let names: Vec<String> = resources
                 .iter()
                 .map(|r| format!("{}/{}/{}", r.group, r.version, r.plural))

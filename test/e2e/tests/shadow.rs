@@ -615,6 +615,33 @@ async fn crds_created_later_appear_under_shadow_and_round_trip() -> Result<()> {
         .run_with_stdin(["apply", "-f", "-"], Some(&crd.to_string()))
         .await?;
     let created = Instant::now();
+    // The hub's own discovery of the group-version (the aggregator passes it through), read as
+    // fast as it can be: from the moment it names widgets, widgets answer. Discovery that runs
+    // ahead of the handlers sends clients that trust it a 404 (CI, shadow_scale, cm-00008).
+    let client = parent.client().await?;
+    let mut polls = 0;
+    loop {
+        let request = http::Request::get("/apis/shadow/v1alpha1").body(Vec::new())?;
+        let doc: Value = serde_json::from_str(&client.request_text(request).await?)?;
+        polls += 1;
+        let named = doc["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["name"] == "widgets");
+        if named {
+            let request = http::Request::get("/apis/shadow/v1alpha1/namespaces/default/widgets")
+                .body(Vec::new())?;
+            client.request_text(request).await.with_context(|| {
+                format!("listing widgets as soon as discovery names them ({polls} polls)")
+            })?;
+            break;
+        }
+        if created.elapsed() > Duration::from_secs(60) {
+            bail!("widgets not in the hub's discovery after 60 s: {doc}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     clusternet::wait_for_shadow_resource(parent, "widgets.shadow", true, Duration::from_secs(60))
         .await?;
     eprintln!(
