@@ -891,6 +891,15 @@ impl Reporter {
         if let Some(patched) = self.patch_labels(&mc, &name, nodes).await? {
             mc = patched;
         }
+        let ready = |s: Option<&ManagedClusterStatus>| {
+            s.and_then(|s| s.conditions.iter().find(|c| c.type_ == CLUSTER_READY))
+                .map(|c| c.status.clone())
+        };
+        let (was, is) = (ready(mc.status.as_ref()), ready(Some(&status)));
+        if was.is_some() && was != is {
+            tracing::info!(cluster = %name, was = ?was, is = ?is, healthz = status.healthz,
+                livez = status.livez, readyz = status.readyz, "the cluster's Ready condition changes");
+        }
         for attempt in 0..5 {
             if let Some(old) = mc
                 .status

@@ -229,6 +229,8 @@ async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {
     // every 10 s per cluster, and reading each one back would cost the parent as much again.
     let now = jiff::Timestamp::now();
     let (mut left, mut stale) = verdict(mc, cached.as_deref(), now);
+    let mut read_back = false;
+    let mut ran_out = lease_deadline(mc, cached.as_deref());
     // But a cache that fell behind (its watch delayed or re-listing on a parent that is
     // overloaded) would call every cluster silent at once. The cache is known to be current
     // past this cluster's deadline when it holds a renewal of another cluster made after that
@@ -242,6 +244,8 @@ async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {
             .await
             .context("reading the cluster's heartbeat Lease")?;
         (left, stale) = verdict(mc, fresh.as_ref(), now);
+        read_back = true;
+        ran_out = lease_deadline(mc, fresh.as_ref());
     }
     let mut current = mc.clone();
     if let Some(condition) = stale {
@@ -250,7 +254,9 @@ async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {
             c.type_ == CLUSTER_READY && c.status == "Unknown" && c.reason == condition.reason
         });
         if !already {
-            tracing::info!(cluster = %name, %namespace, reason = %condition.reason, "cluster went silent: marking it not ready");
+            tracing::info!(cluster = %name, %namespace, reason = %condition.reason, read_back,
+                lease_ran_out = ?ran_out.map(|d| d.to_string()),
+                "cluster went silent: marking it not ready");
             status.conditions.retain(|c| c.type_ != CLUSTER_READY);
             status.conditions.push(condition);
             status.healthz = false;

@@ -299,6 +299,21 @@ async fn run(n: usize) -> Result<Figures> {
     anyhow::ensure!(n >= 3, "N must be at least 3");
     eprintln!("N = {n}: starting parent + hub + controller-manager + scheduler + 2 children…");
     let mut env = Environment::start(2, EnvOptions::deployer()).await?;
+    let measured = measure(&mut env, n).await;
+    // Kept whether or not the run got to its end: a run that fails is the one to read.
+    if let Ok(dir) = std::env::var("BENCH_FLEET_KEEP_LOGS") {
+        for c in [&env.controller_manager, &env.hub.process]
+            .into_iter()
+            .chain(env.scheduler.iter())
+        {
+            let to = std::path::Path::new(&dir).join(format!("{}-{n}.log", c.name));
+            std::fs::copy(&c.log, &to).with_context(|| format!("keeping {}", c.log.display()))?;
+        }
+    }
+    measured
+}
+
+async fn measure(env: &mut Environment, n: usize) -> Result<Figures> {
     let parent = env.parent.client().await?;
     let child_urls: Vec<String> = env
         .children
@@ -594,7 +609,7 @@ async fn run(n: usize) -> Result<Figures> {
         "tunnels back after the hub restart",
         Duration::from_secs(600),
         || async {
-            let metrics = hub_metrics(&env, &front_ca).await.unwrap_or_default();
+            let metrics = hub_metrics(env, &front_ca).await.unwrap_or_default();
             let tunnels = socket_count(&metrics);
             (tunnels >= n, format!("{tunnels} of {n} tunnels"))
         },
@@ -629,15 +644,6 @@ async fn run(n: usize) -> Result<Figures> {
 
     agents.abort_all();
     while agents.join_next().await.is_some() {}
-    if let Ok(dir) = std::env::var("BENCH_FLEET_KEEP_LOGS") {
-        for c in [&env.controller_manager, &env.hub.process]
-            .into_iter()
-            .chain(env.scheduler.iter())
-        {
-            let to = std::path::Path::new(&dir).join(format!("{}-{n}.log", c.name));
-            std::fs::copy(&c.log, &to).with_context(|| format!("keeping {}", c.log.display()))?;
-        }
-    }
     Ok(figures)
 }
 
