@@ -284,6 +284,7 @@ async fn go_manifest_and_chart_arguments_start_every_binary() -> Result<()> {
         "controller-manager/10-rbac.yaml",
         "controller-manager/15-metrics-auth-rbac.yaml",
         "controller-manager/16-leader-election-flowschema.yaml",
+        "controller-manager/17-cluster-heartbeats-flowschema.yaml",
         "controller-manager/20-cluster-identity-policy.yaml",
         "scheduler/10-rbac.yaml",
         "scheduler/15-metrics-auth-rbac.yaml",

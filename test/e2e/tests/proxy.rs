@@ -113,7 +113,7 @@ fn parent_client(env: &Environment, user: &Pem) -> Result<DirectClient> {
 
 #[tokio::test]
 async fn tunnel_kubectl_watch_upgrades_rbac_metrics_and_agent_outage() -> Result<()> {
-    // Agents with the tunnel (the default), a 2 s heartbeat (grace period 6 s), and parent RBAC
+    // Agents with the tunnel (the default), a 2 s heartbeat (a Lease of 8 s), and parent RBAC
     // narrowed: only alice may impersonate `clusternet` with the credential extras.
     let mut env = Environment::start(
         2,
@@ -147,6 +147,24 @@ async fn tunnel_kubectl_watch_upgrades_rbac_metrics_and_agent_outage() -> Result
     )
     .await?;
     eprintln!("controller-manager Lease requests dispatched in leader-election: {renewals}");
+    // And the agents' heartbeat Lease renewals in a level of their own, not `workload-low`.
+    let heartbeats = wait_for(
+        "agents' Lease renewals dispatched in clusternet-cluster-heartbeats",
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || async {
+            let n = flowcontrol_figure(
+                parent,
+                "apiserver_flowcontrol_dispatched_requests_total",
+                "clusternet-cluster-heartbeats",
+                "clusternet-cluster-heartbeats",
+            )
+            .await?;
+            Ok((n >= 2.0).then_some(n))
+        },
+    )
+    .await?;
+    eprintln!("agents' Lease requests dispatched in clusternet-cluster-heartbeats: {heartbeats}");
     let rbac = json!({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "e2e-impersonate-clusternet"},
          "rules": [{"apiGroups": [""], "resources": ["users"], "resourceNames": ["clusternet"], "verbs": ["impersonate"]},
@@ -483,7 +501,7 @@ async fn tunnel_kubectl_watch_upgrades_rbac_metrics_and_agent_outage() -> Result
     assert_eq!(seats, 0.0, "a tunnel holds an APF seat on the parent");
 
     // Agent stopped: the proxy answers 503 at once; the cluster goes not ready after its grace
-    // period (3 × 2 s); agent back: the proxy works again.
+    // period (its Lease, 4 × 2 s); agent back: the proxy works again.
     let stopped = Instant::now();
     env.agents[0].stop();
     let parent = &env.parent;

@@ -587,7 +587,8 @@ pub async fn install_scheduler(
 
 /// Starts `clusternet-<component>` for `parent` as ServiceAccount
 /// `clusternet-system/clusternet-<component>` with the RBAC of `deploy/<component>/10-rbac.yaml`
-/// and `15-metrics-auth-rbac.yaml`, and its leader-election FlowSchema;
+/// and `15-metrics-auth-rbac.yaml`, and its leader-election FlowSchema (the controller-manager
+/// also the agents' heartbeat FlowSchema);
 /// `args` come before `extra_args` (a repeated flag wins).
 async fn install_on_parent(
     parent: &ControlPlane,
@@ -605,6 +606,13 @@ async fn install_on_parent(
         &format!("{component}/16-leader-election-flowschema.yaml"),
     )
     .await?;
+    if component == "controller-manager" {
+        apply_deploy(
+            parent,
+            "controller-manager/17-cluster-heartbeats-flowschema.yaml",
+        )
+        .await?;
+    }
     let name = format!("clusternet-{component}");
     let kubeconfig = service_account_kubeconfig(
         parent,
@@ -739,7 +747,7 @@ impl EnvOptions {
 
     /// The whole of Clusternet for multi-cluster apps: the scheduler, the controller-manager's
     /// deployer and FeedInventory, agents with the predictor (one port each: the children share
-    /// a host) reporting every 2 s (a not-ready grace of 6 s), and children that run pods
+    /// a host) reporting every 2 s (a not-ready grace of 8 s), and children that run pods
     /// (kube-scheduler + KWOK; nodes are added by the test).
     pub fn multi_cluster_apps(children: usize) -> Result<Self> {
         let mut ports = Vec::new();
