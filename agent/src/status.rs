@@ -233,9 +233,11 @@ impl Renewer {
         }
     }
 
-    /// How long a renewal holds: three update periods (the lifecycle controller's grace).
+    /// How long a renewal holds: four update periods, as the kubelet's node Lease (40 s renewed
+    /// every 10 s). Three were too few at N = 1,000 on a saturated parent: a renewal's PUT took
+    /// up to 15–20 s to execute there, and the next one starts only after it.
     fn lease_duration(&self) -> Duration {
-        self.update_frequency * 3
+        self.update_frequency * 4
     }
 
     fn force_report(&self) {

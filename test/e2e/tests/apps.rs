@@ -164,7 +164,7 @@ async fn cluster_namespace(parent: &ControlPlane, name: &str) -> Result<String> 
 #[tokio::test]
 async fn multi_cluster_apps_across_three_children() -> Result<()> {
     // Each agent serves Clusternet's predictor (on its own port: the children share a host);
-    // a 2 s heartbeat makes the not-ready grace period 6 s.
+    // a 2 s heartbeat makes the not-ready grace period 8 s (its Lease).
     let mut env = Environment::start(3, EnvOptions::multi_cluster_apps(3)?).await?;
     // One KWOK node per child, of 2, 6 and 2 CPUs: what dynamic dividing divides by.
     for (child, cpu) in env.children.iter().zip(["2", "6", "2"]) {
