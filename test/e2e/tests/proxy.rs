@@ -129,42 +129,40 @@ async fn tunnel_kubectl_watch_upgrades_rbac_metrics_and_agent_outage() -> Result
     .await?;
     let parent = &env.parent;
     // The controller-manager's leader election runs in `leader-election`, not behind the
-    // agents in `workload-low` (FlowSchema clusternet-controller-manager-leader-election).
-    let renewals = wait_for(
-        "the controller-manager's Lease requests in priority level leader-election",
-        Duration::from_secs(30),
-        Duration::from_millis(250),
-        || async {
-            let n = flowcontrol_figure(
-                parent,
-                "apiserver_flowcontrol_dispatched_requests_total",
-                "clusternet-controller-manager-leader-election",
-                "leader-election",
-            )
-            .await?;
-            Ok((n >= 1.0).then_some(n))
-        },
-    )
-    .await?;
-    eprintln!("controller-manager Lease requests dispatched in leader-election: {renewals}");
-    // And the agents' heartbeat Lease renewals in a level of their own, not `workload-low`.
-    let heartbeats = wait_for(
-        "agents' Lease renewals dispatched in clusternet-cluster-heartbeats",
-        Duration::from_secs(30),
-        Duration::from_millis(250),
-        || async {
-            let n = flowcontrol_figure(
-                parent,
-                "apiserver_flowcontrol_dispatched_requests_total",
-                "clusternet-cluster-heartbeats",
-                "clusternet-cluster-heartbeats",
-            )
-            .await?;
-            Ok((n >= 2.0).then_some(n))
-        },
-    )
-    .await?;
-    eprintln!("agents' Lease requests dispatched in clusternet-cluster-heartbeats: {heartbeats}");
+    // agents in `workload-low` (FlowSchema clusternet-controller-manager-leader-election); the
+    // agents' heartbeat Lease renewals in a level of their own (clusternet-cluster-heartbeats).
+    for (what, flow_schema, priority_level, at_least) in [
+        (
+            "the controller-manager's Lease requests",
+            "clusternet-controller-manager-leader-election",
+            "leader-election",
+            1.0,
+        ),
+        (
+            "the agents' Lease renewals",
+            "clusternet-cluster-heartbeats",
+            "clusternet-cluster-heartbeats",
+            2.0,
+        ),
+    ] {
+        let dispatched = wait_for(
+            &format!("{what} dispatched in priority level {priority_level}"),
+            Duration::from_secs(30),
+            Duration::from_millis(250),
+            || async {
+                let n = flowcontrol_figure(
+                    parent,
+                    "apiserver_flowcontrol_dispatched_requests_total",
+                    flow_schema,
+                    priority_level,
+                )
+                .await?;
+                Ok((n >= at_least).then_some(n))
+            },
+        )
+        .await?;
+        eprintln!("{what} dispatched in {priority_level}: {dispatched}");
+    }
     let rbac = json!({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "e2e-impersonate-clusternet"},
          "rules": [{"apiGroups": [""], "resources": ["users"], "resourceNames": ["clusternet"], "verbs": ["impersonate"]},

@@ -552,8 +552,9 @@ pub async fn install_crds(parent: &ControlPlane) -> Result<()> {
     Ok(())
 }
 
-/// Installs and starts clusternet-controller-manager for `parent` (its deploy/ RBAC and
-/// cluster-identity policy, a token of its ServiceAccount), working in `dir`.
+/// Installs and starts clusternet-controller-manager for `parent` (its deploy/ RBAC,
+/// cluster-identity policy and the agents' heartbeat FlowSchema, a token of its
+/// ServiceAccount), working in `dir`.
 pub async fn install_controller_manager(
     parent: &ControlPlane,
     dir: &Path,
@@ -561,6 +562,11 @@ pub async fn install_controller_manager(
     extra_args: &[String],
 ) -> Result<Component> {
     apply_deploy(parent, "controller-manager/20-cluster-identity-policy.yaml").await?;
+    apply_deploy(
+        parent,
+        "controller-manager/17-cluster-heartbeats-flowschema.yaml",
+    )
+    .await?;
     let mut args = vec!["--feature-gates=SocketConnection=true".to_string()];
     args.extend(helm_arg());
     install_on_parent(parent, dir, mode, "controller-manager", &args, extra_args).await
@@ -587,8 +593,7 @@ pub async fn install_scheduler(
 
 /// Starts `clusternet-<component>` for `parent` as ServiceAccount
 /// `clusternet-system/clusternet-<component>` with the RBAC of `deploy/<component>/10-rbac.yaml`
-/// and `15-metrics-auth-rbac.yaml`, and its leader-election FlowSchema (the controller-manager
-/// also the agents' heartbeat FlowSchema);
+/// and `15-metrics-auth-rbac.yaml`, and its leader-election FlowSchema;
 /// `args` come before `extra_args` (a repeated flag wins).
 async fn install_on_parent(
     parent: &ControlPlane,
@@ -606,13 +611,6 @@ async fn install_on_parent(
         &format!("{component}/16-leader-election-flowschema.yaml"),
     )
     .await?;
-    if component == "controller-manager" {
-        apply_deploy(
-            parent,
-            "controller-manager/17-cluster-heartbeats-flowschema.yaml",
-        )
-        .await?;
-    }
     let name = format!("clusternet-{component}");
     let kubeconfig = service_account_kubeconfig(
         parent,
