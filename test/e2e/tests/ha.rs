@@ -717,7 +717,7 @@ async fn controllers_fail_over(env: &mut Environment, cm_args: &[String]) -> Res
         ])
         .await?;
     for child in &env.children {
-        wait_for(
+        let landed = wait_for(
             &format!("ha-feed in {}", child.name()),
             Duration::from_secs(60),
             Duration::from_millis(200),
@@ -737,7 +737,49 @@ async fn controllers_fail_over(env: &mut Environment, cm_args: &[String]) -> Res
                     .filter(|v| v == "v"))
             },
         )
-        .await?;
+        .await;
+        if let Err(e) = landed {
+            // What a reader of a failed CI run needs: where the chain stopped.
+            for args in [
+                &["get", "managedclusters", "-A", "-o", "wide"][..],
+                &[
+                    "get",
+                    "subs",
+                    "ha-sub",
+                    "-n",
+                    "default",
+                    "-o",
+                    "jsonpath={.status}",
+                ],
+                &[
+                    "get",
+                    "bases.apps.clusternet.io,descriptions.apps.clusternet.io",
+                    "-A",
+                    "-o",
+                    "wide",
+                ],
+                &[
+                    "get",
+                    "descriptions.apps.clusternet.io",
+                    "-A",
+                    "-o",
+                    "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}: {.status}{\"\\n\"}{end}",
+                ],
+            ] {
+                let out = env.parent.kubectl(args.iter().copied()).await;
+                println!(
+                    "--- kubectl {}:\n{}",
+                    args.join(" "),
+                    out.unwrap_or_else(|e| format!("{e:#}"))
+                );
+            }
+            println!(
+                "--- new controller-manager leader:\n{}",
+                cm_new.log_tail(60)
+            );
+            println!("--- new scheduler leader:\n{}", sched_new.log_tail(40));
+            return Err(e);
+        }
     }
     let delivered = killed.elapsed();
     // Let anything that would run twice do so, then count.
