@@ -47,6 +47,7 @@ async fn lead(opts: Options, parent: kube::Client, parent_config: kube::Config) 
         tasks.spawn(lifecycle::run(
             parent.clone(),
             opts.cluster_lifecycle_resync.0,
+            opts.unhealthy_cluster_threshold,
         ));
     }
     // Clusternet's deployer (gate Deployer): Subscription → Base → Description, and push mode.

@@ -15,9 +15,20 @@
 //!
 //! Each cluster is re-checked exactly when its grace period would run out, so detection takes
 //! the grace period, not a polling interval on top of it.
+//!
+//! When most of the fleet goes silent at once — more than 2 clusters, and at least
+//! `--unhealthy-cluster-threshold` (55 %) of them, counting each from halfway through its
+//! Lease (or status grace) — the fault is far likelier the parent's (an
+//! overloaded or partitioned control plane) than theirs. As kube-controller-manager's node
+//! lifecycle stops evicting in a disrupted zone (`--unhealthy-zone-threshold`), the silent
+//! clusters are still marked `Unknown`, but not tainted unschedulable until fewer are silent:
+//! the scheduler then does not take every workload off every cluster at once, which on an
+//! overloaded parent is thousands more writes, and removals in children that were healthy.
+//! Go Clusternet taints them regardless.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clusternet_apis::clusters::v1beta1::{CLUSTER_READY, ManagedCluster};
@@ -46,10 +57,86 @@ pub struct Ctx {
     leases: Store<Lease>,
     /// Failures per cluster turned away for load, retried with a growing delay.
     retries: clusternet_component_base::reconcile::Retries<String>,
+    /// Every ManagedCluster (the controller's own cache).
+    clusters: Store<ManagedCluster>,
+    /// `--unhealthy-cluster-threshold`.
+    threshold: f64,
+    /// The last count of silent clusters, and when it was made (counting is O(fleet), and a
+    /// thousand silent clusters are each looked at every resync).
+    census: Mutex<Option<(Instant, Census)>>,
+    /// Whether the last census found the fleet disrupted (its changes are logged).
+    disrupted: AtomicBool,
+}
+
+/// How many of the fleet's clusters are silent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Census {
+    /// Clusters [`late`]: half their span of silence or more.
+    pub silent: usize,
+    /// All ManagedClusters.
+    pub total: usize,
+}
+
+impl Census {
+    /// Whether so many clusters are silent at once that the parent, not they, is likely at
+    /// fault: more than 2, and at least `threshold` of the fleet (kube-controller-manager's
+    /// rule for a disrupted zone).
+    pub fn disrupted(&self, threshold: f64) -> bool {
+        self.silent > 2 && self.silent as f64 >= threshold * self.total as f64
+    }
+}
+
+impl Ctx {
+    /// The fleet's census at `now`, at most a second old.
+    fn census(&self, now: jiff::Timestamp) -> Census {
+        if let Ok(memo) = self.census.lock()
+            && let Some((at, census)) = *memo
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            return census;
+        }
+        let clusters = self.clusters.state();
+        let silent = clusters
+            .iter()
+            .filter(|mc| {
+                let lease = self.leases.get(
+                    &ObjectRef::<Lease>::new(mc.metadata.name.as_deref().unwrap_or_default())
+                        .within(mc.metadata.namespace.as_deref().unwrap_or_default()),
+                );
+                late(mc, lease.as_deref(), now)
+            })
+            .count();
+        let census = Census {
+            silent,
+            total: clusters.len(),
+        };
+        if let Ok(mut memo) = self.census.lock() {
+            *memo = Some((Instant::now(), census));
+        }
+        let disrupted = census.disrupted(self.threshold);
+        if self.disrupted.swap(disrupted, Ordering::Relaxed) != disrupted {
+            if disrupted {
+                tracing::warn!(
+                    silent = census.silent,
+                    total = census.total,
+                    threshold = self.threshold,
+                    "most clusters went silent at once: assuming the parent or the network is at fault; \
+                     marking them not ready but not tainting them unschedulable until fewer are silent"
+                );
+            } else {
+                tracing::info!(
+                    silent = census.silent,
+                    total = census.total,
+                    "fewer clusters are silent: tainting the silent ones unschedulable again"
+                );
+            }
+        }
+        census
+    }
 }
 
 /// Runs the controller until the process ends.
-pub async fn run(client: kube::Client, resync: Duration) {
+pub async fn run(client: kube::Client, resync: Duration, threshold: f64) {
     let (leases, mut renewals, _lease_watch) = clusternet_component_base::cache::spawn_shared(
         Api::<Lease>::all(client.clone()),
         watcher::Config::default().labels(known::CLUSTER_ID_LABEL),
@@ -59,27 +146,32 @@ pub async fn run(client: kube::Client, resync: Duration) {
     let Some(renewals) = renewals.pop() else {
         return;
     };
+    let controller = Controller::new(
+        Api::<ManagedCluster>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let ctx = Arc::new(Ctx {
-        client: client.clone(),
+        client,
         resync,
         leases,
         retries: Default::default(),
+        clusters: controller.store(),
+        threshold,
+        census: Mutex::new(None),
+        disrupted: AtomicBool::new(false),
     });
-    Controller::new(
-        Api::<ManagedCluster>::all(client),
-        watcher::Config::default(),
-    )
-    .watches_shared_stream(renewals, |lease: Arc<Lease>| {
-        let ns = lease.metadata.namespace.as_deref()?;
-        Some(ObjectRef::<ManagedCluster>::new(lease.metadata.name.as_deref()?).within(ns))
-    })
-    .run(reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        if let Err(err) = result {
-            tracing::debug!(error = %err, "clusterlifecycle");
-        }
-    })
-    .await;
+    controller
+        .watches_shared_stream(renewals, |lease: Arc<Lease>| {
+            let ns = lease.metadata.namespace.as_deref()?;
+            Some(ObjectRef::<ManagedCluster>::new(lease.metadata.name.as_deref()?).within(ns))
+        })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "clusterlifecycle");
+            }
+        })
+        .await;
 }
 
 pub use clusternet_component_base::reconcile::ReconcileError as Error;
@@ -118,6 +210,47 @@ pub fn newest_renewal(leases: &[Arc<Lease>]) -> Option<jiff::Timestamp> {
         .max()
 }
 
+/// When the cluster goes stale, and the span of silence that takes (the Lease's duration, or
+/// without a Lease 3 status heartbeats counted from the last status or the creation).
+pub fn liveness(
+    mc: &ManagedCluster,
+    lease: Option<&Lease>,
+    now: jiff::Timestamp,
+) -> (jiff::Timestamp, jiff::SignedDuration) {
+    if let Some(deadline) = lease_deadline(mc, lease) {
+        let seconds = lease
+            .and_then(|l| l.spec.as_ref()?.lease_duration_seconds)
+            .unwrap_or_default();
+        return (
+            deadline,
+            jiff::SignedDuration::from_secs(i64::from(seconds)),
+        );
+    }
+    let status = mc.status.as_ref();
+    let frequency = status
+        .and_then(|s| s.heartbeat_frequency_seconds)
+        .filter(|f| *f > 0)
+        .unwrap_or(DEFAULT_HEARTBEAT);
+    let grace = jiff::SignedDuration::from_secs(frequency * MISSED_HEARTBEATS);
+    let last = status
+        .and_then(|s| s.last_observed_time.as_ref())
+        .map(|t| t.0)
+        .or_else(|| mc.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .unwrap_or(now);
+    (last.checked_add(grace).unwrap_or(last), grace)
+}
+
+/// Whether the cluster is at least halfway through its span of silence at `now` (half its
+/// heartbeats missed), or past it. A parent that stalls delays every renewal at once, so when
+/// the first Lease lapses the others are this late: counting only lapsed ones would taint the
+/// first half of the fleet before the disruption showed.
+pub fn late(mc: &ManagedCluster, lease: Option<&Lease>, now: jiff::Timestamp) -> bool {
+    let (deadline, span) = liveness(mc, lease, now);
+    deadline
+        .checked_sub(span / 2)
+        .is_ok_and(|halfway| now >= halfway)
+}
+
 /// The health verdict for a cluster at `now`: how long until it goes stale (None = already
 /// stale), and the Ready condition to set if it is. With a heartbeat Lease, the Lease decides.
 pub fn verdict(
@@ -125,20 +258,11 @@ pub fn verdict(
     lease: Option<&Lease>,
     now: jiff::Timestamp,
 ) -> (Option<Duration>, Option<Condition>) {
-    let status = mc.status.clone().unwrap_or_default();
-    let frequency = status
-        .heartbeat_frequency_seconds
-        .filter(|f| *f > 0)
-        .unwrap_or(DEFAULT_HEARTBEAT);
-    let grace = jiff::SignedDuration::from_secs(frequency * MISSED_HEARTBEATS);
-    let never = status.last_observed_time.is_none();
-    let last = status
-        .last_observed_time
-        .map(|t| t.0)
-        .or_else(|| mc.metadata.creation_timestamp.as_ref().map(|t| t.0))
-        .unwrap_or(now);
-    let deadline =
-        lease_deadline(mc, lease).unwrap_or_else(|| last.checked_add(grace).unwrap_or(last));
+    let never = mc
+        .status
+        .as_ref()
+        .is_none_or(|s| s.last_observed_time.is_none());
+    let (deadline, _) = liveness(mc, lease, now);
     if now < deadline {
         let left = deadline.duration_since(now);
         return (
@@ -169,8 +293,9 @@ pub fn verdict(
 }
 
 /// The taints a cluster should carry given its Ready condition: all taints except the
-/// unschedulable one, plus that one (value = reason) when Ready is not True.
-pub fn desired_taints(mc: &ManagedCluster) -> Vec<Taint> {
+/// unschedulable one, plus that one (value = reason) when Ready is not True — unless `hold`
+/// (the fleet is disrupted) and the cluster is silent (`Unknown`) and not yet tainted.
+pub fn desired_taints(mc: &ManagedCluster, hold: bool) -> Vec<Taint> {
     let ready = mc
         .status
         .as_ref()
@@ -189,12 +314,25 @@ pub fn desired_taints(mc: &ManagedCluster) -> Vec<Taint> {
             t.key == known::TAINT_CLUSTER_UNSCHEDULABLE
                 && t.value.as_deref() == Some(cond.reason.as_str())
         });
-        taints.push(existing.cloned().unwrap_or(Taint {
-            key: known::TAINT_CLUSTER_UNSCHEDULABLE.into(),
-            value: Some(cond.reason.clone()),
-            effect: "NoSchedule".into(),
-            time_added: None,
-        }));
+        match existing {
+            Some(t) => taints.push(t.clone()),
+            None if hold && cond.status == "Unknown" => {
+                // Keep whatever unschedulable taint it has; add none.
+                taints.extend(
+                    mc.spec
+                        .taints
+                        .iter()
+                        .filter(|t| t.key == known::TAINT_CLUSTER_UNSCHEDULABLE)
+                        .cloned(),
+                );
+            }
+            None => taints.push(Taint {
+                key: known::TAINT_CLUSTER_UNSCHEDULABLE.into(),
+                value: Some(cond.reason.clone()),
+                effect: "NoSchedule".into(),
+                time_added: None,
+            }),
+        }
     }
     taints
 }
@@ -270,7 +408,15 @@ async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {
                 .context("marking the cluster not ready")?;
         }
     }
-    let taints = desired_taints(&current);
+    let mut taints = desired_taints(&current, false);
+    let held = desired_taints(&current, true);
+    if held != taints {
+        // It would be tainted for being silent: not while most of the fleet is.
+        let _ = ctx.clusters.wait_until_ready().await;
+        if ctx.census(now).disrupted(ctx.threshold) {
+            taints = held;
+        }
+    }
     if taints != current.spec.taints {
         let patch = serde_json::json!({"spec": {"taints": taints}});
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -412,16 +558,60 @@ mod tests {
             effect: "NoSchedule".into(),
             time_added: None,
         }];
-        let t = desired_taints(&m);
+        assert_eq!(
+            desired_taints(&m, true),
+            m.spec.taints,
+            "a silent cluster is not tainted while the fleet is disrupted"
+        );
+        let t = desired_taints(&m, false);
         assert_eq!(t.len(), 2);
         assert_eq!(t[1].key, known::TAINT_CLUSTER_UNSCHEDULABLE);
         assert_eq!(t[1].value.as_deref(), Some("ClusterStatusUnknown"));
-        m.spec.taints = t;
+        m.spec.taints = t.clone();
+        assert_eq!(desired_taints(&m, true), t, "nor untainted");
+        m.status.as_mut().unwrap().conditions[0].status = "False".into();
+        m.status.as_mut().unwrap().conditions[0].reason = "ChildUnhealthy".into();
+        assert_eq!(
+            desired_taints(&m, true)[1].value.as_deref(),
+            Some("ChildUnhealthy"),
+            "a cluster its agent reports unhealthy is tainted regardless"
+        );
         m.status.as_mut().unwrap().conditions[0].status = "True".into();
         assert_eq!(
-            desired_taints(&m).len(),
+            desired_taints(&m, false).len(),
             1,
             "the unschedulable taint goes when Ready"
+        );
+    }
+
+    #[test]
+    fn late_is_halfway_through_the_lease_or_the_status_grace() {
+        let t0: jiff::Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let at = |s: i64| t0.checked_add(jiff::SignedDuration::from_secs(s)).unwrap();
+        let mut m = mc(Some(t0), Some(180), Some(("True", "ManagedClusterReady")));
+        m.spec.cluster_id = "id-1".into();
+        let l = lease("id-1", t0, 40);
+        assert!(!late(&m, Some(&l), at(19)));
+        assert!(late(&m, Some(&l), at(20)));
+        assert!(late(&m, Some(&l), at(60)), "and past the deadline");
+        // Without a Lease: 3 × 180 s from the status, so halfway is 270 s.
+        assert!(!late(&m, None, at(269)));
+        assert!(late(&m, None, at(270)));
+    }
+
+    #[test]
+    fn a_disrupted_fleet_is_most_of_it_and_more_than_two() {
+        let c = |silent, total| Census { silent, total };
+        assert!(!c(2, 2).disrupted(0.55), "two silent clusters are theirs");
+        assert!(!c(1, 1).disrupted(0.55));
+        assert!(c(3, 3).disrupted(0.55));
+        assert!(c(3, 5).disrupted(0.55));
+        assert!(!c(3, 6).disrupted(0.55));
+        assert!(c(856, 1000).disrupted(0.55));
+        assert!(!c(549, 1000).disrupted(0.55));
+        assert!(
+            !c(1000, 1000).disrupted(1.01),
+            "a threshold above 1 never holds"
         );
     }
 }

@@ -53,6 +53,13 @@ pub struct Options {
     #[arg(long, default_value = "5s")]
     pub cluster_lifecycle_resync: GoDuration,
 
+    /// The fraction of clusters silent at once (with more than 2 silent) at and above which
+    /// the parent or the network, not the clusters, is assumed at fault: they are marked not
+    /// ready but not tainted unschedulable, so nothing is taken off them, until fewer are
+    /// silent (kube-controller-manager's --unhealthy-zone-threshold). Above 1: never.
+    #[arg(long, default_value_t = 0.55)]
+    pub unhealthy_cluster_threshold: f64,
+
     /// The Helm CLI (Helm 4) that installs HelmChart feeds into children in push mode and
     /// looks charts up; a path, or a name looked up in PATH. Go Clusternet links Helm in.
     #[arg(long, env = "CLUSTERNET_HELM_BINARY", default_value = "helm")]

@@ -197,6 +197,20 @@ fn decided_replicas(sub: &Value) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// Each ManagedCluster: name, Ready status, taint keys (a line each).
+async fn fleet(parent: &ControlPlane) -> Result<String> {
+    let out = parent
+        .kubectl([
+            "get",
+            "mcls",
+            "-A",
+            "-o",
+            r#"jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.spec.taints[*].key}{"\n"}{end}"#,
+        ])
+        .await?;
+    Ok(out.trim().to_string())
+}
+
 async fn scenarios(env: &mut Environment) -> Result<()> {
     let parent = &env.parent;
     let children = &env.children;
@@ -537,6 +551,90 @@ spec:
     .await?;
     until(
         "tier-config in child3 again",
+        &children[2],
+        &["cm", "tier-config", "-n", "gold"],
+        |c| c.is_some(),
+    )
+    .await?;
+
+    // ---- The whole fleet goes silent at once: marked not ready, but nothing is taken off ------
+    // (more than 2 and at least 55 % silent: the parent, not the clusters, is likely at fault,
+    // as kube-controller-manager's node lifecycle judges a disrupted zone). Once two are back,
+    // the one still silent is tainted and unbound as above.
+    for agent in env.agents.iter_mut() {
+        agent.stop();
+    }
+    let t = Instant::now();
+    let parent = &env.parent;
+    let seen = wait_for("all three clusters not ready", TIMEOUT, POLL, || async {
+        let f = fleet(parent).await?;
+        Ok((f.lines().count() == 3 && f.lines().all(|l| l.contains(" Unknown"))).then_some(f))
+    })
+    .await?;
+    eprintln!(
+        "all three agents stopped → all not ready after {:?}:\n{seen}",
+        t.elapsed()
+    );
+    // Well past two resyncs of the lifecycle (5 s) after they were marked.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let f = fleet(parent).await?;
+    anyhow::ensure!(
+        !f.contains("clusters.clusternet.io/unschedulable"),
+        "a fleet silent at once is not tainted unschedulable:\n{f}"
+    );
+    let sub = get(parent, &["subs", "gold-tier", "-n", "default"])
+        .await?
+        .context("gold-tier")?;
+    let bound = sub["status"]["bindingClusters"].to_string();
+    anyhow::ensure!(
+        bound.contains("child1") && bound.contains("child3"),
+        "nothing is unbound while the whole fleet is silent: {bound}"
+    );
+    anyhow::ensure!(
+        std::fs::read_to_string(&env.controller_manager.log)?
+            .contains("most clusters went silent at once"),
+        "the controller-manager says why it holds off"
+    );
+    eprintln!("12 s later: still untainted, gold-tier still bound to {bound}");
+    env.agents[0] = env.start_agent(0).await?;
+    env.agents[1] = env.start_agent(1).await?;
+    let t = Instant::now();
+    let parent = &env.parent;
+    until(
+        "child3, alone silent now, unbound from gold-tier",
+        parent,
+        &["subs", "gold-tier", "-n", "default"],
+        |s| {
+            s.is_some_and(|s| {
+                let bound = s["status"]["bindingClusters"].to_string();
+                bound.contains("child1") && !bound.contains("child3")
+            })
+        },
+    )
+    .await?;
+    eprintln!(
+        "child1 and child2 back → child3 tainted and unbound after {:?}: {}",
+        t.elapsed(),
+        fleet(parent).await?
+    );
+    env.agents[2] = env.start_agent(2).await?;
+    let parent = &env.parent;
+    let children = &env.children;
+    until(
+        "child3 bound again after the fleet came back",
+        parent,
+        &["subs", "gold-tier", "-n", "default"],
+        |s| {
+            s.is_some_and(|s| {
+                s["status"]["bindingClusters"]
+                    .to_string()
+                    .contains("child3")
+            })
+        },
+    )
+    .await?;
+    until(
+        "tier-config in child3 after the fleet came back",
         &children[2],
         &["cm", "tier-config", "-n", "gold"],
         |c| c.is_some(),
