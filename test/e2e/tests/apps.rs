@@ -197,6 +197,49 @@ fn decided_replicas(sub: &Value) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// Waits until gold-tier binds child1 and not child3; the Subscription.
+async fn child3_unbound(parent: &ControlPlane, when: &str) -> Result<Value> {
+    until(
+        &format!("child3 unbound from gold-tier {when}"),
+        parent,
+        &["subs", "gold-tier", "-n", "default"],
+        |s| {
+            s.is_some_and(|s| {
+                let bound = s["status"]["bindingClusters"].to_string();
+                bound.contains("child1") && !bound.contains("child3")
+            })
+        },
+    )
+    .await?
+    .context("subscription")
+}
+
+/// Starts child3's agent again and waits until gold-tier binds it and its ConfigMap is back.
+async fn child3_back(env: &mut Environment, when: &str) -> Result<()> {
+    env.agents[2] = env.start_agent(2).await?;
+    until(
+        &format!("child3 bound again {when}"),
+        &env.parent,
+        &["subs", "gold-tier", "-n", "default"],
+        |s| {
+            s.is_some_and(|s| {
+                s["status"]["bindingClusters"]
+                    .to_string()
+                    .contains("child3")
+            })
+        },
+    )
+    .await?;
+    until(
+        &format!("tier-config in child3 {when}"),
+        &env.children[2],
+        &["cm", "tier-config", "-n", "gold"],
+        |c| c.is_some(),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Each ManagedCluster: name, Ready status, taint keys (a line each).
 async fn fleet(parent: &ControlPlane) -> Result<String> {
     let out = parent
@@ -515,47 +558,13 @@ spec:
     // ---- A child goes not ready: Replication drops it (as Clusternet), back when it returns --
     let t = Instant::now();
     env.agents[2].stop();
-    let sub = until(
-        "child3 unbound from gold-tier once not ready",
-        parent,
-        &["subs", "gold-tier", "-n", "default"],
-        |s| {
-            s.is_some_and(|s| {
-                let bound = s["status"]["bindingClusters"].to_string();
-                bound.contains("child1") && !bound.contains("child3")
-            })
-        },
-    )
-    .await?
-    .context("subscription")?;
+    let sub = child3_unbound(parent, "once not ready").await?;
     eprintln!(
         "child3's agent stopped → unbound after {:?}: {}",
         t.elapsed(),
         sub["status"]["bindingClusters"]
     );
-    env.agents[2] = env.start_agent(2).await?;
-    let parent = &env.parent;
-    let children = &env.children;
-    until(
-        "child3 bound again",
-        parent,
-        &["subs", "gold-tier", "-n", "default"],
-        |s| {
-            s.is_some_and(|s| {
-                s["status"]["bindingClusters"]
-                    .to_string()
-                    .contains("child3")
-            })
-        },
-    )
-    .await?;
-    until(
-        "tier-config in child3 again",
-        &children[2],
-        &["cm", "tier-config", "-n", "gold"],
-        |c| c.is_some(),
-    )
-    .await?;
+    child3_back(env, "after its agent restarted").await?;
 
     // ---- The whole fleet goes silent at once: marked not ready, but nothing is taken off ------
     // (more than 2 and at least 55 % silent: the parent, not the clusters, is likely at fault,
@@ -600,46 +609,15 @@ spec:
     env.agents[1] = env.start_agent(1).await?;
     let t = Instant::now();
     let parent = &env.parent;
-    until(
-        "child3, alone silent now, unbound from gold-tier",
-        parent,
-        &["subs", "gold-tier", "-n", "default"],
-        |s| {
-            s.is_some_and(|s| {
-                let bound = s["status"]["bindingClusters"].to_string();
-                bound.contains("child1") && !bound.contains("child3")
-            })
-        },
-    )
-    .await?;
+    child3_unbound(parent, "once it alone is silent").await?;
     eprintln!(
         "child1 and child2 back → child3 tainted and unbound after {:?}: {}",
         t.elapsed(),
         fleet(parent).await?
     );
-    env.agents[2] = env.start_agent(2).await?;
+    child3_back(env, "after the fleet came back").await?;
     let parent = &env.parent;
     let children = &env.children;
-    until(
-        "child3 bound again after the fleet came back",
-        parent,
-        &["subs", "gold-tier", "-n", "default"],
-        |s| {
-            s.is_some_and(|s| {
-                s["status"]["bindingClusters"]
-                    .to_string()
-                    .contains("child3")
-            })
-        },
-    )
-    .await?;
-    until(
-        "tier-config in child3 after the fleet came back",
-        &children[2],
-        &["cm", "tier-config", "-n", "gold"],
-        |c| c.is_some(),
-    )
-    .await?;
 
     // ---- A child rejects an object: a clear reason; the others still get theirs ---------------
     let broken = format!(
