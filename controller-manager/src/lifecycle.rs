@@ -21,7 +21,8 @@
 //! Lease (or status grace) — the fault is far likelier the parent's (an
 //! overloaded or partitioned control plane) than theirs. As kube-controller-manager's node
 //! lifecycle stops evicting in a disrupted zone (`--unhealthy-zone-threshold`), the silent
-//! clusters are still marked `Unknown`, but not tainted unschedulable until fewer are silent:
+//! clusters are still marked `Unknown`, but not tainted unschedulable until fewer than half
+//! that fraction are late:
 //! the scheduler then does not take every workload off every cluster at once, which on an
 //! overloaded parent is thousands more writes, and removals in children that were healthy.
 //! Go Clusternet taints them regardless.
@@ -80,20 +81,23 @@ pub struct Census {
 impl Census {
     /// Whether so many clusters are silent at once that the parent, not they, is likely at
     /// fault: more than 2, and at least `threshold` of the fleet (kube-controller-manager's
-    /// rule for a disrupted zone).
-    pub fn disrupted(&self, threshold: f64) -> bool {
-        self.silent > 2 && self.silent as f64 >= threshold * self.total as f64
+    /// rule for a disrupted zone). Once it was (`was`), until fewer than half that are: a
+    /// parent that stalls for minutes keeps about half the fleet late, in and out of the
+    /// threshold, and each time out would taint hundreds.
+    pub fn disrupted(&self, threshold: f64, was: bool) -> bool {
+        let bar = if was { threshold / 2.0 } else { threshold };
+        self.silent > 2 && self.silent as f64 >= bar * self.total as f64
     }
 }
 
 impl Ctx {
-    /// The fleet's census at `now`, at most a second old.
-    fn census(&self, now: jiff::Timestamp) -> Census {
+    /// Whether the fleet is disrupted at `now` (from a census at most a second old).
+    fn disrupted(&self, now: jiff::Timestamp) -> bool {
         if let Ok(memo) = self.census.lock()
-            && let Some((at, census)) = *memo
+            && let Some((at, _)) = *memo
             && at.elapsed() < Duration::from_secs(1)
         {
-            return census;
+            return self.disrupted.load(Ordering::Relaxed);
         }
         let clusters = self.clusters.state();
         let silent = clusters
@@ -113,7 +117,8 @@ impl Ctx {
         if let Ok(mut memo) = self.census.lock() {
             *memo = Some((Instant::now(), census));
         }
-        let disrupted = census.disrupted(self.threshold);
+        let was = self.disrupted.load(Ordering::Relaxed);
+        let disrupted = census.disrupted(self.threshold, was);
         if self.disrupted.swap(disrupted, Ordering::Relaxed) != disrupted {
             if disrupted {
                 tracing::warn!(
@@ -131,7 +136,7 @@ impl Ctx {
                 );
             }
         }
-        census
+        disrupted
     }
 }
 
@@ -413,7 +418,7 @@ async fn reconcile_inner(mc: &ManagedCluster, ctx: &Ctx) -> Result<Action> {
     if held != taints {
         // It would be tainted for being silent: not while most of the fleet is.
         let _ = ctx.clusters.wait_until_ready().await;
-        if ctx.census(now).disrupted(ctx.threshold) {
+        if ctx.disrupted(now) {
             taints = held;
         }
     }
@@ -602,15 +607,25 @@ mod tests {
     #[test]
     fn a_disrupted_fleet_is_most_of_it_and_more_than_two() {
         let c = |silent, total| Census { silent, total };
-        assert!(!c(2, 2).disrupted(0.55), "two silent clusters are theirs");
-        assert!(!c(1, 1).disrupted(0.55));
-        assert!(c(3, 3).disrupted(0.55));
-        assert!(c(3, 5).disrupted(0.55));
-        assert!(!c(3, 6).disrupted(0.55));
-        assert!(c(856, 1000).disrupted(0.55));
-        assert!(!c(549, 1000).disrupted(0.55));
         assert!(
-            !c(1000, 1000).disrupted(1.01),
+            !c(2, 2).disrupted(0.55, false),
+            "two silent clusters are theirs"
+        );
+        assert!(!c(1, 1).disrupted(0.55, false));
+        assert!(c(3, 3).disrupted(0.55, false));
+        assert!(c(3, 5).disrupted(0.55, false));
+        assert!(!c(3, 6).disrupted(0.55, false));
+        assert!(c(856, 1000).disrupted(0.55, false));
+        assert!(!c(549, 1000).disrupted(0.55, false));
+        assert!(
+            c(549, 1000).disrupted(0.55, true),
+            "once in, until under half of it"
+        );
+        assert!(c(275, 1000).disrupted(0.55, true));
+        assert!(!c(274, 1000).disrupted(0.55, true));
+        assert!(!c(2, 3).disrupted(0.55, true));
+        assert!(
+            !c(1000, 1000).disrupted(1.01, false),
             "a threshold above 1 never holds"
         );
     }
