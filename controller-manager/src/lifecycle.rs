@@ -22,7 +22,7 @@
 //! overloaded or partitioned control plane) than theirs. As kube-controller-manager's node
 //! lifecycle stops evicting in a disrupted zone (`--unhealthy-zone-threshold`), the silent
 //! clusters are still marked `Unknown`, but not tainted unschedulable until fewer than half
-//! that fraction are late:
+//! that fraction have been late for one Lease duration without a break:
 //! the scheduler then does not take every workload off every cluster at once, which on an
 //! overloaded parent is thousands more writes, and removals in children that were healthy.
 //! Go Clusternet taints them regardless.
@@ -67,6 +67,32 @@ pub struct Ctx {
     census: Mutex<Option<(Instant, Census)>>,
     /// Whether the last census found the fleet disrupted (its changes are logged).
     disrupted: AtomicBool,
+    /// Since when a disrupted fleet has been under the bar to leave it.
+    calm_since: Mutex<Option<Instant>>,
+}
+
+/// [`Census::settle`] when no cluster has a Lease (this project's agent's default Lease).
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(40);
+
+/// The fleet's state after a census at `now`: disrupted from the threshold on, and left once
+/// under half of it for [`Census::settle`] without a break.
+pub fn next_state(
+    was: bool,
+    census: Census,
+    threshold: f64,
+    calm_since: &mut Option<Instant>,
+    now: Instant,
+) -> bool {
+    if !was || census.disrupted(threshold, true) {
+        *calm_since = None;
+        return census.disrupted(threshold, was);
+    }
+    let since = *calm_since.get_or_insert(now);
+    if now.duration_since(since) < census.settle {
+        return true;
+    }
+    *calm_since = None;
+    false
 }
 
 /// How many of the fleet's clusters are silent.
@@ -76,6 +102,11 @@ pub struct Census {
     pub silent: usize,
     /// All ManagedClusters.
     pub total: usize,
+    /// How long a disrupted fleet must stay under the bar before it is left: the longest
+    /// heartbeat Lease of the fleet ([`DEFAULT_SETTLE`] without one). A stalled parent lets
+    /// renewals through in bursts (N = 1,000: 869 late, then 144 seconds later, then 767), and
+    /// each exit would taint the hundred or so still late.
+    pub settle: Duration,
 }
 
 impl Census {
@@ -110,15 +141,29 @@ impl Ctx {
                 late(mc, lease.as_deref(), now)
             })
             .count();
+        let settle = self
+            .leases
+            .state()
+            .iter()
+            .filter_map(|l| l.spec.as_ref()?.lease_duration_seconds)
+            .max()
+            .and_then(|s| u64::try_from(s).ok())
+            .map_or(DEFAULT_SETTLE, Duration::from_secs);
         let census = Census {
             silent,
             total: clusters.len(),
+            settle,
         };
         if let Ok(mut memo) = self.census.lock() {
             *memo = Some((Instant::now(), census));
         }
         let was = self.disrupted.load(Ordering::Relaxed);
-        let disrupted = census.disrupted(self.threshold, was);
+        let disrupted = match self.calm_since.lock() {
+            Ok(mut calm_since) => {
+                next_state(was, census, self.threshold, &mut calm_since, Instant::now())
+            }
+            Err(_) => census.disrupted(self.threshold, was),
+        };
         if self.disrupted.swap(disrupted, Ordering::Relaxed) != disrupted {
             if disrupted {
                 tracing::warn!(
@@ -132,6 +177,7 @@ impl Ctx {
                 tracing::info!(
                     silent = census.silent,
                     total = census.total,
+                    settled = ?census.settle,
                     "fewer clusters are silent: tainting the silent ones unschedulable again"
                 );
             }
@@ -164,6 +210,7 @@ pub async fn run(client: kube::Client, resync: Duration, threshold: f64) {
         threshold,
         census: Mutex::new(None),
         disrupted: AtomicBool::new(false),
+        calm_since: Mutex::new(None),
     });
     controller
         .watches_shared_stream(renewals, |lease: Arc<Lease>| {
@@ -605,8 +652,35 @@ mod tests {
     }
 
     #[test]
+    fn a_disrupted_fleet_is_left_once_calm_for_a_lease() {
+        const SETTLE: Duration = Duration::from_secs(40);
+        let c = |silent| Census {
+            silent,
+            total: 1000,
+            settle: SETTLE,
+        };
+        let t0 = Instant::now();
+        let mut calm = None;
+        assert!(!next_state(false, c(549), 0.55, &mut calm, t0));
+        assert!(next_state(false, c(869), 0.55, &mut calm, t0));
+        // In bursts: under the bar, over it again, then under it for a minute.
+        assert!(next_state(true, c(144), 0.55, &mut calm, t0));
+        assert!(next_state(true, c(767), 0.55, &mut calm, t0 + SETTLE));
+        assert_eq!(calm, None);
+        let t1 = t0 + SETTLE + Duration::from_secs(1);
+        assert!(next_state(true, c(200), 0.55, &mut calm, t1));
+        assert!(next_state(true, c(100), 0.55, &mut calm, t1 + SETTLE / 2));
+        assert!(!next_state(true, c(100), 0.55, &mut calm, t1 + SETTLE));
+        assert_eq!(calm, None);
+    }
+
+    #[test]
     fn a_disrupted_fleet_is_most_of_it_and_more_than_two() {
-        let c = |silent, total| Census { silent, total };
+        let c = |silent, total| Census {
+            silent,
+            total,
+            settle: DEFAULT_SETTLE,
+        };
         assert!(
             !c(2, 2).disrupted(0.55, false),
             "two silent clusters are theirs"

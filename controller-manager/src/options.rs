@@ -56,7 +56,8 @@ pub struct Options {
     /// The fraction of clusters silent at once (with more than 2 silent) at and above which
     /// the parent or the network, not the clusters, is assumed at fault: they are marked not
     /// ready but not tainted unschedulable, so nothing is taken off them, until fewer than half
-    /// that fraction are (kube-controller-manager's --unhealthy-zone-threshold). Clusters
+    /// that fraction are, for one Lease duration (kube-controller-manager's
+    /// --unhealthy-zone-threshold). Clusters
     /// count from halfway through their Lease. Above 1: never.
     #[arg(long, default_value_t = 0.55)]
     pub unhealthy_cluster_threshold: f64,
