@@ -171,7 +171,8 @@ impl Ctx {
                     total = census.total,
                     threshold = self.threshold,
                     "most clusters went silent at once: assuming the parent or the network is at fault; \
-                     marking them not ready but not tainting them unschedulable until fewer are silent"
+                     marking them not ready but not tainting them unschedulable until fewer than half \
+                     the threshold are late for a Lease duration"
                 );
             } else {
                 tracing::info!(
@@ -663,7 +664,7 @@ mod tests {
         let mut calm = None;
         assert!(!next_state(false, c(549), 0.55, &mut calm, t0));
         assert!(next_state(false, c(869), 0.55, &mut calm, t0));
-        // In bursts: under the bar, over it again, then under it for a minute.
+        // In bursts: under the bar, over it again, then under it for a Lease duration.
         assert!(next_state(true, c(144), 0.55, &mut calm, t0));
         assert!(next_state(true, c(767), 0.55, &mut calm, t0 + SETTLE));
         assert_eq!(calm, None);
