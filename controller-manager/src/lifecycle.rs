@@ -27,7 +27,6 @@
 //! overloaded parent is thousands more writes, and removals in children that were healthy.
 //! Go Clusternet taints them regardless.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -62,13 +61,20 @@ pub struct Ctx {
     clusters: Store<ManagedCluster>,
     /// `--unhealthy-cluster-threshold`.
     threshold: f64,
-    /// The last count of silent clusters, and when it was made (counting is O(fleet), and a
-    /// thousand silent clusters are each looked at every resync).
-    census: Mutex<Option<(Instant, Census)>>,
-    /// Whether the last census found the fleet disrupted (its changes are logged).
-    disrupted: AtomicBool,
+    /// Whether the fleet is disrupted, as of the last census.
+    fleet: Mutex<Fleet>,
+}
+
+/// The fleet's state as of the last census.
+#[derive(Default)]
+struct Fleet {
+    /// When the last census was made (counting is O(fleet), and a thousand silent clusters
+    /// are each looked at every resync).
+    counted_at: Option<Instant>,
+    /// Whether it found the fleet disrupted (its changes are logged).
+    disrupted: bool,
     /// Since when a disrupted fleet has been under the bar to leave it.
-    calm_since: Mutex<Option<Instant>>,
+    calm_since: Option<Instant>,
 }
 
 /// [`Census::settle`] when no cluster has a Lease (this project's agent's default Lease).
@@ -124,47 +130,46 @@ impl Census {
 impl Ctx {
     /// Whether the fleet is disrupted at `now` (from a census at most a second old).
     fn disrupted(&self, now: jiff::Timestamp) -> bool {
-        if let Ok(memo) = self.census.lock()
-            && let Some((at, _)) = *memo
-            && at.elapsed() < Duration::from_secs(1)
+        let Ok(mut fleet) = self.fleet.lock() else {
+            return false;
+        };
+        if fleet
+            .counted_at
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
         {
-            return self.disrupted.load(Ordering::Relaxed);
+            return fleet.disrupted;
         }
         let clusters = self.clusters.state();
-        let silent = clusters
-            .iter()
-            .filter(|mc| {
-                let lease = self.leases.get(
-                    &ObjectRef::<Lease>::new(mc.metadata.name.as_deref().unwrap_or_default())
-                        .within(mc.metadata.namespace.as_deref().unwrap_or_default()),
-                );
-                late(mc, lease.as_deref(), now)
-            })
-            .count();
-        let settle = self
-            .leases
-            .state()
-            .iter()
-            .filter_map(|l| l.spec.as_ref()?.lease_duration_seconds)
-            .max()
-            .and_then(|s| u64::try_from(s).ok())
-            .map_or(DEFAULT_SETTLE, Duration::from_secs);
+        let (mut silent, mut longest) = (0, None);
+        for mc in &clusters {
+            let lease = self.leases.get(
+                &ObjectRef::<Lease>::new(mc.metadata.name.as_deref().unwrap_or_default())
+                    .within(mc.metadata.namespace.as_deref().unwrap_or_default()),
+            );
+            if late(mc, lease.as_deref(), now) {
+                silent += 1;
+            }
+            let duration = lease.and_then(|l| l.spec.as_ref()?.lease_duration_seconds);
+            longest = longest.max(duration);
+        }
         let census = Census {
             silent,
             total: clusters.len(),
-            settle,
+            settle: longest
+                .and_then(|s| u64::try_from(s).ok())
+                .map_or(DEFAULT_SETTLE, Duration::from_secs),
         };
-        if let Ok(mut memo) = self.census.lock() {
-            *memo = Some((Instant::now(), census));
-        }
-        let was = self.disrupted.load(Ordering::Relaxed);
-        let disrupted = match self.calm_since.lock() {
-            Ok(mut calm_since) => {
-                next_state(was, census, self.threshold, &mut calm_since, Instant::now())
-            }
-            Err(_) => census.disrupted(self.threshold, was),
-        };
-        if self.disrupted.swap(disrupted, Ordering::Relaxed) != disrupted {
+        let was = fleet.disrupted;
+        let disrupted = next_state(
+            was,
+            census,
+            self.threshold,
+            &mut fleet.calm_since,
+            Instant::now(),
+        );
+        fleet.counted_at = Some(Instant::now());
+        fleet.disrupted = disrupted;
+        if was != disrupted {
             if disrupted {
                 tracing::warn!(
                     silent = census.silent,
@@ -209,9 +214,7 @@ pub async fn run(client: kube::Client, resync: Duration, threshold: f64) {
         retries: Default::default(),
         clusters: controller.store(),
         threshold,
-        census: Mutex::new(None),
-        disrupted: AtomicBool::new(false),
-        calm_since: Mutex::new(None),
+        fleet: Mutex::new(Fleet::default()),
     });
     controller
         .watches_shared_stream(renewals, |lease: Arc<Lease>| {

@@ -738,48 +738,10 @@ async fn controllers_fail_over(env: &mut Environment, cm_args: &[String]) -> Res
             },
         )
         .await;
-        if let Err(e) = landed {
-            // What a reader of a failed CI run needs: where the chain stopped.
-            for args in [
-                &["get", "managedclusters", "-A", "-o", "wide"][..],
-                &[
-                    "get",
-                    "subs",
-                    "ha-sub",
-                    "-n",
-                    "default",
-                    "-o",
-                    "jsonpath={.status}",
-                ],
-                &[
-                    "get",
-                    "bases.apps.clusternet.io,descriptions.apps.clusternet.io",
-                    "-A",
-                    "-o",
-                    "wide",
-                ],
-                &[
-                    "get",
-                    "descriptions.apps.clusternet.io",
-                    "-A",
-                    "-o",
-                    "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}: {.status}{\"\\n\"}{end}",
-                ],
-            ] {
-                let out = env.parent.kubectl(args.iter().copied()).await;
-                println!(
-                    "--- kubectl {}:\n{}",
-                    args.join(" "),
-                    out.unwrap_or_else(|e| format!("{e:#}"))
-                );
-            }
-            println!(
-                "--- new controller-manager leader:\n{}",
-                cm_new.log_tail(60)
-            );
-            println!("--- new scheduler leader:\n{}", sched_new.log_tail(40));
-            return Err(e);
+        if landed.is_err() {
+            print_delivery_chain(env, cm_new, sched_new).await;
         }
+        landed?;
     }
     let delivered = killed.elapsed();
     // Let anything that would run twice do so, then count.
@@ -811,4 +773,47 @@ async fn controllers_fail_over(env: &mut Environment, cm_args: &[String]) -> Res
     assert_eq!(bases, env.children.len(), "one Base per cluster");
     assert_eq!(descriptions, env.children.len(), "one Description per Base");
     Ok(())
+}
+
+/// Where the delivery chain stopped, for a reader of a failed CI run: the ManagedClusters, the
+/// Subscription's status, Bases and Descriptions, and the new leaders' last log lines.
+async fn print_delivery_chain(env: &Environment, cm_new: &Component, sched_new: &Component) {
+    for args in [
+        &["get", "managedclusters", "-A", "-o", "wide"][..],
+        &[
+            "get",
+            "subs",
+            "ha-sub",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.status}",
+        ],
+        &[
+            "get",
+            "bases.apps.clusternet.io,descriptions.apps.clusternet.io",
+            "-A",
+            "-o",
+            "wide",
+        ],
+        &[
+            "get",
+            "descriptions.apps.clusternet.io",
+            "-A",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}: {.status}{\"\\n\"}{end}",
+        ],
+    ] {
+        let out = env.parent.kubectl(args.iter().copied()).await;
+        println!(
+            "--- kubectl {}:\n{}",
+            args.join(" "),
+            out.unwrap_or_else(|e| format!("{e:#}"))
+        );
+    }
+    println!(
+        "--- new controller-manager leader:\n{}",
+        cm_new.log_tail(60)
+    );
+    println!("--- new scheduler leader:\n{}", sched_new.log_tail(40));
 }
